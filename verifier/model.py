@@ -1,0 +1,191 @@
+"""The exact model: an immutable ReLU RNN ``M_{d,n}`` with rational weights.
+
+``h_0 = 0``, ``h_{t+1} = ReLU(W_hh h_t + W_hi x_t)``, ``logits = W_oh h_n``; no biases.
+Weights are held as exact rationals (the exact value of each stored float, no rounding);
+numpy float64 copies serve sampling and plots, python-flint matrices serve exact algebra.
+
+>>> m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="demo")
+>>> m.d, m.n, m.n_params
+(2, 2, 10)
+>>> m.logits_exact([3, 5])
+(Fraction(2, 1), Fraction(-2, 1))
+>>> m.correct_exact([3, 5])
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from fractions import Fraction
+from functools import cached_property
+from typing import Sequence
+
+import flint
+import numpy as np
+
+from .errors import LoadError
+from .exact import Matrix, exact_rational, fmpq_matrix, rational_str
+from .tasks import TASKS, Task
+
+PRECISIONS = {"float32": 32, "float64": 64, "exact": None}
+
+
+def _exact_matrix(values, shape: tuple[int, int], what: str) -> Matrix:
+    arr = np.asarray(values, dtype=object) if not isinstance(values, np.ndarray) else values
+    if arr.ndim == 1 and shape[1] == 1:
+        arr = arr.reshape(-1, 1)
+    if arr.shape != shape:
+        raise LoadError(f"{what} has shape {tuple(arr.shape)}, expected {shape}")
+    try:
+        return tuple(tuple(exact_rational(v.item() if hasattr(v, "item") else v) for v in row) for row in arr)
+    except ValueError as e:
+        raise LoadError(f"{what}: {e}") from None
+
+
+@dataclass(frozen=True)
+class Model:
+    """A 2nd-argmax-family RNN with exact rational weights.
+
+    ``precision`` records how the weights were stored ("float32", "float64" or "exact"): it
+    prices the weights in bits for surprise accounting and does not change their values.
+    """
+
+    w_hi: Matrix
+    w_hh: Matrix
+    w_oh: Matrix
+    task: Task = TASKS["2nd_argmax"]
+    name: str = field(default="model", compare=False)
+    precision: str = "float32"
+
+    def __post_init__(self):
+        d = len(self.w_hi)
+        if d == 0:
+            raise LoadError("model has no hidden neurons")
+        n = len(self.w_oh)
+        if n == 0:
+            raise LoadError("model has no outputs")
+        if any(len(r) != 1 for r in self.w_hi):
+            raise LoadError(f"W_hi must be {d}x1")
+        if len(self.w_hh) != d or any(len(r) != d for r in self.w_hh):
+            raise LoadError(f"W_hh must be {d}x{d}")
+        if any(len(r) != d for r in self.w_oh):
+            raise LoadError(f"W_oh must be {n}x{d}")
+        for mat in (self.w_hi, self.w_hh, self.w_oh):
+            if not all(isinstance(v, Fraction) for r in mat for v in r):
+                raise LoadError("weights must be Fractions; build models with Model.from_arrays")
+        if self.precision not in PRECISIONS:
+            raise LoadError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
+        self.task.check_length(n)
+
+    @classmethod
+    def from_arrays(cls, w_hi, w_hh, w_oh, *, task: Task | str = "2nd_argmax", name: str = "model",
+                    precision: str | None = None) -> "Model":
+        """Build from array-likes of numbers (or exact-number strings), taking exact values.
+
+        ``w_hi`` may be d x 1 or a length-d vector. ``precision`` defaults to the numpy dtype
+        of the arrays when they are float32/float64 arrays, else "exact".
+        """
+        if isinstance(task, str):
+            if task not in TASKS:
+                raise LoadError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+            task = TASKS[task]
+        arrays = [np.asarray(w) if isinstance(w, np.ndarray) else w for w in (w_hi, w_hh, w_oh)]
+        if precision is None:
+            dtypes = {a.dtype for a in arrays if isinstance(a, np.ndarray)}
+            precision = {np.dtype("float32"): "float32", np.dtype("float64"): "float64"}.get(
+                dtypes.pop(), "exact") if len(dtypes) == 1 and len(arrays) == 3 else "exact"
+        try:
+            shapes = [np.shape(np.asarray(a, dtype=object)) for a in arrays]
+        except ValueError:
+            raise LoadError("weights are ragged (rows of different lengths)") from None
+        if len(shapes[1]) != 2 or len(shapes[2]) != 2:
+            raise LoadError(f"W_hh and W_oh must be matrices, got shapes {shapes[1]} and {shapes[2]}")
+        d = shapes[1][0]
+        n = shapes[2][0]
+        return cls(
+            _exact_matrix(arrays[0], (d, 1), "W_hi"),
+            _exact_matrix(arrays[1], (d, d), "W_hh"),
+            _exact_matrix(arrays[2], (n, d), "W_oh"),
+            task=task, name=name, precision=precision,
+        )
+
+    # -- sizes -------------------------------------------------------------------------
+    @property
+    def d(self) -> int:
+        """Hidden size."""
+        return len(self.w_hi)
+
+    @property
+    def n(self) -> int:
+        """Sequence length (= number of logits)."""
+        return len(self.w_oh)
+
+    @property
+    def n_params(self) -> int:
+        return self.d + self.d * self.d + self.n * self.d
+
+    @property
+    def weight_bits(self) -> int | None:
+        """Bits needed to store the weights (32 per float32 parameter); None for exact weights."""
+        bits = PRECISIONS[self.precision]
+        return None if bits is None else bits * self.n_params
+
+    # -- derived representations ---------------------------------------------------------
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 of the exact weights in canonical text (independent of name and storage format)."""
+        h = hashlib.sha256()
+        h.update(f"rnn-v1 d={self.d} n={self.n}\n".encode())
+        for label, mat in (("W_hi", self.w_hi), ("W_hh", self.w_hh), ("W_oh", self.w_oh)):
+            h.update(label.encode())
+            for row in mat:
+                h.update((" ".join(rational_str(v) for v in row) + "\n").encode())
+        return h.hexdigest()
+
+    @cached_property
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(W_hi as a length-d vector, W_hh, W_oh) as read-only float64 arrays (rounded to nearest)."""
+        out = []
+        for mat in (self.w_hi, self.w_hh, self.w_oh):
+            a = np.array([[float(v) for v in row] for row in mat], dtype=np.float64)
+            a.setflags(write=False)
+            out.append(a)
+        w_hi = out[0][:, 0].copy()
+        w_hi.setflags(write=False)
+        return w_hi, out[1], out[2]
+
+    @cached_property
+    def flint_weights(self) -> tuple[flint.fmpq_mat, flint.fmpq_mat, flint.fmpq_mat]:
+        """(W_hi d x 1, W_hh d x d, W_oh n x d) as python-flint rational matrices."""
+        return fmpq_matrix(self.w_hi), fmpq_matrix(self.w_hh), fmpq_matrix(self.w_oh)
+
+    # -- exact evaluation ------------------------------------------------------------------
+    def hidden_exact(self, x: Sequence) -> tuple[tuple[Fraction, ...], ...]:
+        """Exact hidden states h_1..h_n at an input point with rational coordinates."""
+        xs = [exact_rational(v) for v in x]
+        if len(xs) != self.n:
+            raise ValueError(f"expected {self.n} inputs, got {len(xs)}")
+        h = [Fraction(0)] * self.d
+        states = []
+        for xt in xs:
+            h = [max(Fraction(0), sum((w * hj for w, hj in zip(row, h)), Fraction(0)) + self.w_hi[i][0] * xt)
+                 for i, row in enumerate(self.w_hh)]
+            states.append(tuple(h))
+        return tuple(states)
+
+    def logits_exact(self, x: Sequence) -> tuple[Fraction, ...]:
+        """Exact logits at an input point with rational coordinates."""
+        h = self.hidden_exact(x)[-1]
+        return tuple(sum((w * hj for w, hj in zip(row, h)), Fraction(0)) for row in self.w_oh)
+
+    def correct_exact(self, x: Sequence) -> bool:
+        """Whether the model is right at x, in exact arithmetic with PyTorch's tie rule (first maximal logit)."""
+        xs = [exact_rational(v) for v in x]
+        logits = self.logits_exact(xs)
+        pred = max(range(self.n), key=lambda i: (logits[i], -i))
+        ascending = sorted(range(self.n), key=lambda i: xs[i])
+        return pred == ascending[self.n - 1 - self.task.above(self.n)]
+
+    def describe(self) -> str:
+        return f"{self.name}: {self.task.name} RNN, d={self.d}, n={self.n}, {self.n_params} parameters ({self.precision})"
