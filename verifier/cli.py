@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from . import __version__
+from .display import one_in, percent
 from .errors import VerifierError
 from .loading import load_model
 
@@ -48,7 +49,39 @@ def _add_info(sub):
     p.set_defaults(run=_info)
 
 
-SUBCOMMANDS = [_add_info]
+def _sample(args) -> Outcome:
+    from .sampling import estimate_accuracy
+
+    m = load_model(args.model)
+    est = estimate_accuracy(m, args.n, seed=args.seed, dtype=args.dtype, progress=_progress(args))
+    lo, hi = est.ci95
+    text = "\n".join([
+        f"{m.describe()}",
+        f"Monte Carlo ({est.dtype}, seed {est.seed}): {est.n:,} Gaussian sequences in {est.seconds:.2f} s"
+        f" ({est.samples_per_second:,.0f} samples/s)",
+        f"accuracy   {percent(est.accuracy)}  (stderr {est.stderr:.2e}; 95% Wilson [{percent(lo)}, {percent(hi)}])",
+        f"error rate {est.error_rate:.3e}  ("
+        + (one_in(est.error_rate) if est.correct < est.n else f"no error in {est.n:,} samples")
+        + "; an estimate, not a proof)",
+    ])
+    return Outcome(est.to_json(), text)
+
+
+def _add_sample(sub):
+    p = sub.add_parser("sample", help="estimate accuracy by Monte Carlo (the sampling baseline)")
+    p.add_argument("model", help="model spec")
+    p.add_argument("-n", type=int, default=1_000_000, help="number of Gaussian input sequences (default 10^6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.set_defaults(run=_sample)
+
+
+def _progress(args) -> bool:
+    """Progress bars go to stderr, only for people at a terminal."""
+    return not args.json and sys.stderr.isatty()
+
+
+SUBCOMMANDS = [_add_info, _add_sample]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,43 @@
+"""The command line as a user meets it: exit codes, one-line errors, --json output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from verifier.model import Model
+from verifier.weightfile import save_json
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "verifier", *args], capture_output=True, text=True, timeout=120)
+
+
+def perfect(tmp_path):
+    m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="perfect")
+    return str(save_json(m, tmp_path / "perfect.json"))
+
+
+def test_info_json(tmp_path):
+    r = run("--json", "info", perfect(tmp_path))
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert (data["d"], data["n"], data["params"]) == (2, 2, 10)
+
+
+def test_sample_json_keys(tmp_path):
+    r = run("sample", perfect(tmp_path), "-n", "5000", "--seed", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    data = json.loads(r.stdout)
+    assert data["accuracy"] == 1.0 and data["error_rate"] == 0.0 and data["n"] == 5000
+    assert {"stderr", "ci95", "seconds"} <= set(data) and data["ci95"][1] == 1.0
+
+
+def test_errors_are_one_line_and_exit_2(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    for args in (["info", str(tmp_path / "missing.json")], ["info", str(bad)], ["sample", perfect(tmp_path), "-n", "0"]):
+        r = run(*args)
+        assert r.returncode == 2
+        assert r.stdout == "" and len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("verifier: error:")
