@@ -8,6 +8,8 @@ at its *exact* binary value, never rounded.
 (Fraction(1, 2), Fraction(3, 1), Fraction(3, 4), Fraction(1, 10))
 >>> integer_row([Fraction(1, 2), Fraction(-3, 4), 0])
 (2, -3, 0)
+>>> decimal_bound(Fraction(1, 3), 5, up=False), decimal_bound(Fraction(1, 3), 5, up=True)
+('0.33333', '0.33334')
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 from fractions import Fraction
 from typing import Iterable, Sequence
 
@@ -123,3 +125,17 @@ def fraction_matrix(m: flint.fmpq_mat) -> Matrix:
 def dot(a: Sequence, b: Sequence):
     """Exact dot product of two equal-length sequences of ints/Fractions."""
     return sum((x * y for x, y in zip(a, b, strict=True)), Fraction(0))
+
+
+def decimal_bound(q, digits: int, *, up: bool) -> str:
+    """A decimal string with ``digits`` significant digits, rounded up (``up``) or down.
+
+    Outward rounding keeps an interval rigorous when it is printed: print ``lo`` rounded
+    down and ``hi`` rounded up.
+    """
+    q = Fraction(q)
+    with localcontext() as ctx:
+        ctx.prec = digits
+        ctx.rounding = ROUND_CEILING if up else ROUND_FLOOR
+        value = Decimal(q.numerator) / Decimal(q.denominator)
+    return "0" if value == 0 else format(value, "f") if abs(value.adjusted()) < 8 else str(value)
