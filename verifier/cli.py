@@ -84,6 +84,44 @@ def _progress(args) -> bool:
 SUBCOMMANDS = [_add_info, _add_sample]
 
 
+def _decompose(args) -> Outcome:
+    from .decomposition import decompose, delta_forms
+    from .exact import rational_str
+
+    m = load_model(args.model)
+    dec = decompose(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
+    pieces = [{"pattern": [[int(b) for b in step] for step in p.pattern], "constraints": p.constraints,
+               "rays": p.rays, "lines": p.lines,
+               "logit_map": [[rational_str(v) for v in row] for row in p.logit_map]} for p in dec.pieces]
+    data = {"model": m.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n, "piece_count": len(dec.pieces),
+            "complete": dec.complete, "stop_reason": dec.stop_reason, "unresolved": len(dec.unresolved),
+            "seconds": dec.seconds, "pieces_per_second": dec.pieces_per_second, "pieces": pieces}
+    status = "complete" if dec.complete else f"INCOMPLETE: {dec.stop_reason}"
+    lines = [m.describe(),
+             f"{len(dec.pieces)} linear pieces ({status}) in {dec.seconds:.3f} s, {dec.pieces_per_second:,.0f} pieces/s"]
+    if m.n == 2:
+        deltas = delta_forms(dec)
+        data["delta"] = [{"piece": p.piece, "a0": rational_str(p.a0), "a1": rational_str(p.a1),
+                          "bounding_rays": p.bounding_rays, "angles_degrees": p.angles} for p in deltas]
+        lines.append("Delta = logit_1 - logit_0 = a0*x0 - a1*x1 on each piece (angles in degrees, counter-clockwise):")
+        for p in deltas:
+            sector = " -> ".join(f"{a:7.3f}" for a in p.angles) or "whole plane"
+            lines.append(f"  piece {p.piece}: a0 = {float(p.a0):.8g}, a1 = {float(p.a1):.8g},"
+                         f" a0/a1 = {float(p.a0) / float(p.a1) if p.a1 else float('nan'):.8g}, sector {sector}")
+    return Outcome(data, "\n".join(lines))
+
+
+def _add_decompose(sub):
+    p = sub.add_parser("decompose", help="split input space into the exact linear pieces (activation-pattern cones)")
+    p.add_argument("model", help="model spec")
+    p.add_argument("--max-pieces", type=int, default=None, help="stop after this many pieces")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
+    p.set_defaults(run=_decompose)
+
+
+SUBCOMMANDS += [_add_decompose]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="verifier", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"verifier {__version__}")
