@@ -203,7 +203,7 @@ def _view(storage: _Storage, offset, size, stride, label: str) -> np.ndarray:
     if len(size) > MAX_DIMS or offset < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
         raise LoadError(f"{label}: unsupported tensor layout size={size} stride={stride} offset={offset}")
     values = storage.values
-    count = int(np.prod(size, dtype=object)) if size else 1
+    count = int(np.prod(size, dtype=object))
     if count == 0:
         return np.zeros(size, dtype=values.dtype)
     if count > MAX_FILE_BYTES:
