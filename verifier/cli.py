@@ -76,12 +76,163 @@ def _add_sample(sub):
     p.set_defaults(run=_sample)
 
 
+def _certify(args) -> Outcome:
+    from .certify import certify
+    from .exact import decimal_bound
+
+    cert = certify(args.model, max_pieces=args.max_pieces, max_seconds=args.max_seconds,
+                   progress=_progress(args))
+    m, acc, err = cert.model, cert.accuracy, cert.error_rate
+
+    def interval(meas):
+        return {"lo": decimal_bound(meas.lo, 40, up=False), "hi": decimal_bound(meas.hi, 40, up=True),
+                "lo_exact": str(meas.lo), "hi_exact": str(meas.hi)}
+
+    by_cell = cert.breakdown()
+    breakdown = [{"above": list(cell.above), "target": cell.target, "error": interval(meas)}
+                 for cell, meas in by_cell.items()]
+    kind = "certified" if cert.certified else "ESTIMATED (not certified: n >= 4 cones have no closed form)"
+    data = {"model": m.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
+            "accuracy": interval(acc), "error_rate": interval(err), "certified": cert.certified,
+            "complete": cert.complete, "stop_reason": cert.decomposition.stop_reason,
+            "pieces": len(cert.decomposition.pieces), "cones": len(cert.outcomes),
+            "error_cones": sum(not o.correct for o in cert.outcomes),
+            "unresolved": len(cert.decomposition.unresolved), "seconds": cert.seconds,
+            "breakdown": breakdown}
+    lines = [
+        m.describe(),
+        f"{len(cert.decomposition.pieces)} linear pieces, {len(cert.outcomes)} correct/error cones"
+        f" ({data['error_cones']} error), {cert.seconds:.3f} s",
+        f"accuracy   in [{decimal_bound(acc.lo, 17, up=False)}, {decimal_bound(acc.hi, 17, up=True)}]  ({kind})",
+        f"error rate in [{decimal_bound(err.lo, 17, up=False)}, {decimal_bound(err.hi, 17, up=True)}]"
+        f"  = {one_in(float(err.hi + err.lo) / 2)}  (width {float(err.hi - err.lo):.1e})",
+    ]
+    if not cert.complete:
+        lines.append(f"PARTIAL: {cert.decomposition.stop_reason}; {len(cert.decomposition.unresolved)} cones"
+                     f" unresolved, their mass <= {float(cert.unresolved.hi):.3g} widens both intervals")
+    if breakdown:
+        lines.append("error by (position of the inputs above the target -> target position):")
+        for cell, meas in by_cell.items():
+            above = ",".join(map(str, cell.above))
+            lines.append(f"  above {above:>5} -> {cell.target}: {float(meas.lo):.6e} .. {float(meas.hi):.6e}")
+    if args.certificate:
+        from .certificate import write_certificate
+
+        data["certificate"] = str(write_certificate(cert, args.certificate))
+        lines.append(f"certificate written to {data['certificate']}; check it with: verifier check {data['certificate']}")
+    return Outcome(data, "\n".join(lines))
+
+
+def _add_certify(sub):
+    p = sub.add_parser("certify", help="prove the accuracy: exact decomposition + certified Gaussian measure")
+    p.add_argument("model", help="model spec")
+    p.add_argument("--max-pieces", type=int, default=None, help="stop after this many linear pieces")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    p.add_argument("--certificate", metavar="FILE.json", default=None,
+                   help="also write a self-contained proof certificate (check it with: verifier check FILE.json)")
+    p.set_defaults(run=_certify)
+
+
 def _progress(args) -> bool:
     """Progress bars go to stderr, only for people at a terminal."""
     return not args.json and sys.stderr.isatty()
 
 
-SUBCOMMANDS = [_add_info, _add_sample]
+SUBCOMMANDS = [_add_info, _add_sample, _add_certify]
+
+
+def _train(args) -> Outcome:
+    import shlex
+    from pathlib import Path
+
+    from .training import save_trained, train
+
+    out = Path(args.output)
+    if out.suffix != ".json":
+        raise VerifierError(f"{out}: the output must be a .json file")
+    if not out.parent.is_dir():
+        raise VerifierError(f"{out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise VerifierError(f"{out}: is a folder, expected a .json file name")
+    if args.eval_samples < 0:
+        raise VerifierError(f"--eval-samples must be >= 0, got {args.eval_samples}")
+    command = shlex.join(["verifier", "train", str(args.d), str(args.n), "--steps", str(args.steps),
+                          "--seed", str(args.seed), "--task", args.task, "--batch", str(args.batch),
+                          "-o", str(out)])
+    model, info = train(args.d, args.n, steps=args.steps, seed=args.seed, task=args.task, batch=args.batch,
+                        progress=_progress(args), threads=args.threads, name=out.stem)
+    meta = save_trained(model, info, out, command=command, eval_samples=args.eval_samples,
+                        eval_seed=args.eval_seed, progress=_progress(args))
+    lines = [f"{model.describe()}",
+             f"trained {info.steps:,} steps (seed {info.seed}, batch {info.batch}) in {info.seconds:.1f} s;"
+             f" loss {info.first_loss:.4f} -> {info.final_loss:.4f}"]
+    if "accuracy" in meta:
+        lines.append(f"accuracy {percent(meta['accuracy'])} (stderr {meta['accuracy_stderr']:.1e},"
+                     f" {meta['accuracy_samples']:,} Gaussian samples; an estimate)")
+    lines.append(f"saved {out}")
+    return Outcome({"file": str(out), "sha256_exact": model.content_hash, "meta": meta}, "\n".join(lines))
+
+
+def _add_train(sub):
+    p = sub.add_parser("train", help="train an RNN with AlgZoo's recipe (needs the torch extra)")
+    p.add_argument("d", type=int, help="hidden size")
+    p.add_argument("n", type=int, help="sequence length")
+    p.add_argument("--steps", type=int, required=True, help="optimizer steps (batches)")
+    p.add_argument("--seed", type=int, required=True, help="seed for initialization and data")
+    p.add_argument("-o", "--output", required=True, help="weight file to write (.json)")
+    p.add_argument("--task", default="2nd_argmax", help="task (default 2nd_argmax)")
+    p.add_argument("--batch", type=int, default=1024, help="sequences per batch (default 1024)")
+    p.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1)")
+    p.add_argument("--eval-samples", type=int, default=1_000_000,
+                   help="Gaussian samples for the recorded accuracy estimate (default 10^6; 0 to skip)")
+    p.add_argument("--eval-seed", type=int, default=0, help="seed of the accuracy estimate (default 0)")
+    p.set_defaults(run=_train)
+
+
+def _perturb(args) -> Outcome:
+    import re
+    from pathlib import Path
+
+    from .perturb import perturb
+    from .weightfile import save_json
+
+    parent = load_model(args.model)
+    spec_path = Path(args.model)
+    base = spec_path.stem if spec_path.exists() else re.sub(r"[^A-Za-z0-9._-]+", "_", args.model).strip("_")
+    copies = perturb(parent, args.sigma, args.count, args.seed, prefix=base or "model")
+    out = Path(args.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise VerifierError(f"{out}: cannot create folder ({e.strerror or e})") from None
+    files = []
+    for i, copy in enumerate(copies):
+        meta = {"parent": args.model, "parent_sha256_exact": parent.content_hash, "sigma": args.sigma,
+                "seed": args.seed, "index": i}
+        path = out / f"{copy.name}.json"
+        try:
+            save_json(copy, path, meta)
+        except OSError as e:
+            raise VerifierError(f"{path}: cannot write ({e.strerror or e})") from None
+        files.append(str(path))
+    data = {"parent": args.model, "parent_sha256_exact": parent.content_hash, "sigma": args.sigma,
+            "seed": args.seed, "count": args.count, "files": files}
+    text = (f"{len(files)} noisy copies of {parent.describe()} (sigma {args.sigma}, seed {args.seed}):\n"
+            + "\n".join(files))
+    return Outcome(data, text)
+
+
+def _add_perturb(sub):
+    p = sub.add_parser("perturb", help="write noisy copies of a model (i.i.d. Gaussian noise on every weight)")
+    p.add_argument("model", help="model spec")
+    p.add_argument("--sigma", type=float, default=0.05, help="noise standard deviation (default 0.05, as ARC)")
+    p.add_argument("--count", type=int, required=True, help="number of copies")
+    p.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    p.add_argument("-o", "--output", required=True, help="folder for the copies (created if needed)")
+    p.set_defaults(run=_perturb)
+
+
+SUBCOMMANDS += [_add_train, _add_perturb]
 
 
 def _decompose(args) -> Outcome:
@@ -120,6 +271,86 @@ def _add_decompose(sub):
 
 
 SUBCOMMANDS += [_add_decompose]
+
+
+def _surprise(args) -> Outcome:
+    from .certify import certify
+    from .surprise import EXPLANATIONS, check_explanation
+
+    m = load_model(args.model)
+    check_explanation(args.explanation, m)
+    cert = certify(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
+    ledger = EXPLANATIONS[args.explanation](cert)
+    others = {name: build(cert) for name, build in EXPLANATIONS.items()
+              if name != args.explanation and (name != "post" or m.n == 2)}
+    data = ledger.as_dict()
+    data["alternatives"] = {name: {k: other.as_dict()[k] for k in ("total_bits", "explanation_bits",
+                                                                     "given_explanation_bits")}
+                            for name, other in others.items()}
+    lines = [m.describe(), f"surprise ledger, {ledger.explanation} explanation:",
+             f"{'bits':>7}  {'group':<24} check -> outcome"]
+    lines += [f"{i.bits:7.2f}  {i.group:<24} {i.check} -> {i.outcome}" for i in ledger.items]
+    lines.append("by group: " + ", ".join(f"{g} {b:.2f}" for g, b in ledger.groups().items()))
+    err = ledger.error_rate
+    lines += [f"explanation        {ledger.explanation_bits:7.2f} bits",
+              f"given explanation  {ledger.given_explanation_bits:7.2f} bits  (error rate in [{float(err.lo):.6e},"
+              f" {float(err.hi):.6e}], {'certified' if err.certified else 'estimated'})",
+              f"total              {ledger.total_bits:7.2f} bits"
+              + "".join(f"   | {name}: {o.total_bits:.2f} bits" for name, o in others.items()),
+              f"weights            {ledger.weight_bits if ledger.weight_bits is not None else 'n/a (exact)'} bits"
+              " (32 per float32 parameter: the upper reference)"]
+    lines.append("pricing rules: " + "; ".join(sorted({f"[{i.group}] {i.rule}" for i in ledger.items})))
+    return Outcome(data, "\n".join(lines))
+
+
+def _add_surprise(sub):
+    p = sub.add_parser("surprise", help="surprise accounting: an itemized ledger in bits for an explanation")
+    p.add_argument("model", help="model spec")
+    p.add_argument("--explanation", choices=["post", "brute-force"], default="post",
+                   help="post: the AlgZoo post's style (n = 2); brute-force: the full certified decomposition")
+    p.add_argument("--max-pieces", type=int, default=None, help="stop the decomposition after this many pieces")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    p.set_defaults(run=_surprise)
+
+
+def _claims(args) -> Outcome:
+    from .claims import DEFAULT_CLAIMS, check_claims, load_claims
+
+    results = check_claims(load_claims(args.file or DEFAULT_CLAIMS))
+    data = [r.as_dict() for r in results]
+    rows = [(r.claim.id, r.claim.expected_text, r.measured_text,
+             r.verdict if r.verdict != "skipped" else f"skipped ({r.reason})") for r in results]
+    widths = [min(36, max(len(row[k]) for row in rows + [("claim", "expected", "measured", "")])) for k in range(3)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(("claim", "expected", "measured"), widths)) + "  verdict"]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) + "  " + row[3] for row in rows]
+    counts = {v: sum(r.verdict == v for r in results) for v in ("pass", "fail", "skipped")}
+    lines.append(", ".join(f"{n} {v}" for v, n in counts.items()))
+    return Outcome(data, "\n".join(lines), 1 if counts["fail"] else 0)
+
+
+def _add_claims(sub):
+    p = sub.add_parser("claims", help="check every claim of ARC's AlgZoo post (proofs/claims.toml)")
+    p.add_argument("file", nargs="?", default=None, help="a claims TOML file (default: proofs/claims.toml)")
+    p.set_defaults(run=_claims)
+
+
+SUBCOMMANDS += [_add_surprise, _add_claims]
+
+
+def _check(args) -> Outcome:
+    from .checker import check_certificate
+
+    report = check_certificate(args.file)
+    return Outcome(report.as_dict(), report.text(), 0 if report.valid else 1)
+
+
+def _add_check(sub):
+    p = sub.add_parser("check", help="check a proof certificate independently (exit 0 only if it is valid)")
+    p.add_argument("file", help="a certificate written by: verifier certify MODEL --certificate FILE.json")
+    p.set_defaults(run=_check)
+
+
+SUBCOMMANDS += [_add_check]
 
 
 def build_parser() -> argparse.ArgumentParser:

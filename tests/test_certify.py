@@ -1,0 +1,122 @@
+"""Certified accuracy against independent computations: exact forward passes and Monte Carlo."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from verifier.certify import certify
+from verifier.loading import load_model
+from verifier.model import Model
+from verifier.outcome import outcome_cones
+from verifier.sampling import estimate_accuracy
+
+PERFECT = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="perfect")
+
+
+def random_model(seed: int, d: int, n: int, zero_rows: int = 0) -> Model:
+    rng = np.random.default_rng(seed)
+    w_oh = rng.normal(size=(n, d)).astype(np.float32)
+    w_oh[:zero_rows] = 0  # zero readout rows tie whenever the other logits are <= 0
+    return Model.from_arrays(rng.normal(size=(d, 1)).astype(np.float32), rng.normal(size=(d, d)).astype(np.float32),
+                             w_oh, name=f"random-{seed}")
+
+
+def cone_interior(rays, lines, n):
+    """A point strictly inside a full-dimensional cone: the sum of its minimized generators."""
+    return [sum(Fraction(g[i]) for g in rays + lines) for i in range(n)]
+
+
+def assert_within(cert, est, k=4.0):
+    """The certified error rate lies within k standard errors of a Monte Carlo estimate."""
+    p = float(cert.error_rate.lo + cert.error_rate.hi) / 2
+    se = math.sqrt(max(p * (1 - p), 1e-12) / est.n)
+    assert abs(est.error_rate - p) <= k * se, (est.error_rate, p, se)
+
+
+def test_perfect_model_has_no_error_cone():
+    cert = certify(PERFECT)
+    assert cert.certified and cert.complete
+    assert cert.error_rate.hi == 0 and cert.error_rate.lo == 0
+    assert cert.accuracy.lo <= 1 <= cert.accuracy.hi and cert.accuracy.hi - cert.accuracy.lo < 1e-25
+
+
+@pytest.mark.parametrize("seed,d,n,zero_rows", [(0, 2, 2, 0), (1, 3, 2, 1), (2, 2, 3, 0), (3, 3, 3, 1), (4, 1, 3, 0)])
+def test_outcome_cones_agree_with_exact_forward_pass(seed, d, n, zero_rows):
+    model = random_model(seed, d, n, zero_rows)
+    cert = certify(model)
+    assert cert.outcomes, "some cones"
+    for o in cert.outcomes:
+        x = cone_interior(o.rays, o.lines, n)
+        assert all(sum(r[i] * x[i] for i in range(n)) > 0 for r in o.constraints)
+        assert model.correct_exact(x) == o.correct  # the cone's label is the exact model's verdict inside
+
+
+@pytest.mark.parametrize("seed,d,n,zero_rows", [(10, 2, 2, 0), (11, 3, 3, 0), (12, 4, 3, 1), (13, 4, 3, 0)])
+def test_certified_error_matches_monte_carlo(seed, d, n, zero_rows):
+    model = random_model(seed, d, n, zero_rows)
+    cert = certify(model)
+    assert cert.certified and cert.error_rate.hi - cert.error_rate.lo < 1e-12
+    assert_within(cert, estimate_accuracy(model, 400_000, seed=seed))
+
+
+def test_intervals_sum_to_one_and_breakdown_adds_up():
+    cert = certify(random_model(5, 3, 3, 1))
+    acc, err = cert.accuracy, cert.error_rate
+    assert acc.lo + err.lo <= 1 <= acc.hi + err.hi
+    parts = cert.breakdown().values()
+    assert sum(p.lo for p in parts) == err.lo and sum(p.hi for p in parts) == err.hi
+
+
+def test_budget_gives_a_true_but_wider_answer():
+    model = random_model(6, 4, 3)
+    full = certify(model)
+    part = certify(model, max_pieces=3)
+    assert not part.complete and part.decomposition.unresolved
+    assert part.error_rate.lo <= full.error_rate.lo and full.error_rate.hi <= part.error_rate.hi
+    assert part.accuracy.lo <= full.accuracy.lo and full.accuracy.hi <= part.accuracy.hi
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(1, 2), st.integers(2, 3), st.lists(st.integers(-2, 2), min_size=3 + 4 + 6, max_size=3 + 4 + 6))
+def test_small_integer_models_partition_the_probability(d, n, ws):
+    """Integer weights produce many exact ties and degenerate pieces; the masses still add up to 1."""
+    w_hi = [[ws[i]] for i in range(d)]
+    w_hh = [[ws[3 + d * i + j] for j in range(d)] for i in range(d)]
+    w_oh = [[ws[7 + d * i + j] for j in range(d)] for i in range(n)]
+    model = Model.from_arrays(w_hi, w_hh, w_oh)
+    cert = certify(model)
+    assert cert.accuracy.lo + cert.error_rate.lo <= 1 <= cert.accuracy.hi + cert.error_rate.hi
+    # one exact spot check per model: a random rational point's verdict matches the cone containing it
+    rng = np.random.default_rng(sum(ws) + 17)
+    x = [Fraction(int(v), 1000) for v in rng.integers(-5000, 5000, size=n)]
+    hits = [o for o in outcome_cones(cert.decomposition)
+            if all(sum(r[i] * x[i] for i in range(n)) > 0 for r in o.constraints)]
+    assert len(hits) <= 1
+    if hits:
+        assert hits[0].correct == model.correct_exact(x)
+
+
+def test_handcrafted_2_is_exactly_perfect():
+    cert = certify("handcrafted:2")
+    assert cert.certified and cert.error_rate.hi < 1e-15 and cert.error_rate.lo == 0
+
+
+def test_handcrafted_3_is_about_99_99_percent():
+    cert = certify("handcrafted:3")
+    assert cert.certified
+    assert 0.9998 < float(cert.accuracy.lo) and float(cert.accuracy.hi) < 1
+    assert_within(cert, estimate_accuracy(load_model("handcrafted:3"), 1_000_000, seed=3))
+
+
+def test_real_m22_error_is_about_1_in_13000(m22_path):
+    cert = certify(m22_path)
+    err = cert.error_rate
+    assert cert.certified and err.hi - err.lo < 1e-12
+    assert 12_000 < 1 / float(err.hi) < 14_000
+    assert_within(cert, estimate_accuracy(load_model(m22_path), 4_000_000, seed=1))
