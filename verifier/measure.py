@@ -14,20 +14,22 @@ orthogonal to ``L``, so angles between facet normals can be read in R^n directly
   ``v`` the angle between the normals of the two facets that meet along ``v``
   (method ``spherical-excess``).
 
-For k <= 3 all arithmetic before the transcendental step is exact (python-flint integers), each
+For k <= 3 all arithmetic before the transcendental step is exact (Python/flint integers), each
 ``theta = atan2(sqrt(|a|^2 |b|^2 - (a.b)^2), a.b)`` is evaluated as an arb ball, and the ball's
 dyadic endpoints become exact :class:`~fractions.Fraction` bounds: a rigorous enclosure
-(width about 1e-37 at 128 bits).
+(width about 2e-38 at the default 128 bits).
 
 For k >= 4 there is no closed form. ``C'`` is cut into simplicial cones by a pulling
 triangulation (built from exact ray/facet incidences); a simplicial cone spanned by rays with
 Gram matrix ``G`` (rays projected orthogonally to ``L``, computed exactly) has the measure of
 the orthant ``P(lambda >= 0)`` with ``lambda ~ N(0, G^-1)``. That orthant probability is
-estimated by Genz's separation of variables, using an exact LDL^T factorization of ``G^-1``
-(so thin cones stay well conditioned) and a scrambled Sobol point set under independent random
-shifts modulo 1. Each shift gives an unbiased estimate of the whole cone's measure; the
-replicates' spread gives the standard error, and the reported interval is estimate +- 4
-standard errors clipped to [0, 1], marked ``certified=False`` (method ``qmc-estimate``).
+estimated by Genz's separation of variables, with Genz and Bretz's variable ordering, an exact
+LDL^T factorization of ``G^-1`` (so thin cones stay well conditioned) and a scrambled Sobol
+point set under independent random digital shifts. Each shift gives an unbiased estimate of
+the whole cone's measure; the replicates' spread gives the standard error, and the reported
+interval is estimate +- 4 standard errors clipped to [0, 1], marked ``certified=False``
+(method ``qmc-estimate``). Defaults (256 points x 16 shifts) give standard errors around
+1e-5..1e-4 in a few milliseconds per 4D cone; ``points`` buys accuracy (error ~ 1/points).
 
 >>> m = cone_measure([(1, 0, 0), (0, 1, 0), (0, 0, 1)], 3)
 >>> m.certified, m.method, m.lo <= Fraction(1, 8) <= m.hi, m.width < 1e-30
@@ -65,6 +67,7 @@ class Measure:
     For estimates ``[lo, hi]`` is ``estimate +- 4 stderr`` clipped to [0, 1]. The sum of two
     measures adds the intervals (an enclosure of the sum; for estimates a conservative one) and
     combines standard errors in quadrature; it is certified only if both parts are.
+    ``sum(measures, ZERO)`` totals a list.
     """
 
     lo: Fraction
@@ -307,7 +310,7 @@ def _dyadic(exact: flint.arb) -> Fraction:
 _SOBOL_BITS = 32
 
 
-def _estimated_measure(rays, lines, normals, k: int, points: int, replicates: int, seed: int) -> Measure:
+def _estimated_measure(rays, lines, normals, k: int, points: int, replicates: int, seed: int | None) -> Measure:
     if seed is None:
         digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
         seed = int.from_bytes(digest, "big")
@@ -375,7 +378,7 @@ def _to_float(q: flint.fmpq) -> float:
 
 
 def _balanced(gram: flint.fmpq_mat) -> flint.fmpq_mat:
-    """The Gram matrix of the same rays rescaled by powers of 2 to norms in [1, 2) (exact).
+    """The Gram matrix of the same rays, each rescaled by a power of 2 to a norm near 1 (exact).
 
     Rescaling a ray does not change the cone; it keeps later float conversions in range.
     """
