@@ -120,3 +120,24 @@ def test_real_m22_error_is_about_1_in_13000(m22_path):
     assert cert.certified and err.hi - err.lo < 1e-12
     assert 12_000 < 1 / float(err.hi) < 14_000
     assert_within(cert, estimate_accuracy(load_model(m22_path), 4_000_000, seed=1))
+
+
+@pytest.mark.parametrize("seed", [20, 21, 22, 23])
+def test_n2_closed_form_lies_in_the_certified_interval(seed):
+    from verifier.closed_form import error_closed_form
+
+    cert = certify(random_model(seed, 2 + seed % 2, 2))
+    value = error_closed_form(cert).evaluate(60)
+    lo, hi = cert.error_rate.lo, cert.error_rate.hi
+    assert Fraction(str(value)) >= lo - Fraction(1, 10**50) and Fraction(str(value)) <= hi + Fraction(1, 10**50)
+
+
+def test_m22_closed_form_is_the_posts_two_near_equal_wedges(m22_path):
+    from verifier.closed_form import error_closed_form
+
+    form = error_closed_form(certify(m22_path))
+    assert len(form.expression.args) == 2  # one atan2 term per near-equal sector
+    by_name = {str(k): v for k, v in form.values.items()}
+    for piece in {name[3:] for name in by_name}:
+        a0, a1 = by_name[f"a0_{piece}"], by_name[f"a1_{piece}"]
+        assert 0 < abs(a0 - a1) / max(a0, a1) < 2 ** -10  # near-equal to about 1 part in 2^11

@@ -107,6 +107,17 @@ def _certify(args) -> Outcome:
         f"error rate in [{decimal_bound(err.lo, 17, up=False)}, {decimal_bound(err.hi, 17, up=True)}]"
         f"  = {one_in(float(err.hi + err.lo) / 2)}  (width {float(err.hi - err.lo):.1e})",
     ]
+    if m.n == 2 and cert.complete:
+        from .closed_form import error_closed_form
+
+        form = error_closed_form(cert)
+        data["closed_form"] = {"error_rate": str(form.expression),
+                               "values": {str(k): str(v) for k, v in form.values.items()},
+                               "value": str(form.evaluate(40))}
+        lines.append(f"closed form: error rate = {form.expression}")
+        if form.values:
+            lines.append("  with " + ", ".join(f"{k} = {float(v):.10g}" for k, v in form.values.items())
+                         + f"  ->  {form.evaluate(20)}")
     if not cert.complete:
         lines.append(f"PARTIAL: {cert.decomposition.stop_reason}; {len(cert.decomposition.unresolved)} cones"
                      f" unresolved, their mass <= {float(cert.unresolved.hi):.3g} widens both intervals")
@@ -351,6 +362,30 @@ def _add_check(sub):
 
 
 SUBCOMMANDS += [_add_check]
+
+
+def _report(args) -> Outcome:
+    from .report import render_report
+
+    files = render_report(args.model, args.output, samples=args.samples, seed=args.seed,
+                          max_pieces=args.max_pieces, max_seconds=args.max_seconds)
+    paths = [str(p) for p in (files.markdown, files.html, *files.figures)]
+    return Outcome({"files": paths}, "\n".join(paths))
+
+
+def _add_report(sub):
+    p = sub.add_parser("report", help="write a proof report with figures (report.md, standalone report.html, PNGs)")
+    p.add_argument("model", help="model spec")
+    p.add_argument("-o", "--output", required=True, help="folder for the report (created if needed)")
+    p.add_argument("--samples", type=int, default=1_000_000,
+                   help="Monte Carlo samples for the comparison (default 10^6)")
+    p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
+    p.add_argument("--max-pieces", type=int, default=None, help="stop the decomposition after this many pieces")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    p.set_defaults(run=_report)
+
+
+SUBCOMMANDS += [_add_report]
 
 
 def build_parser() -> argparse.ArgumentParser:
