@@ -29,12 +29,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patches  # noqa: E402
-from matplotlib.colors import ListedColormap  # noqa: E402
 
 from .decomposition import DeltaPiece  # noqa: E402
 from .measure import Measure  # noqa: E402
+from .surprise import NEAR_EQUAL_BELOW  # noqa: E402  (the near-equality surprise accounting prices)
 
-NEAR_EQUAL = Fraction(1, 128)  # |a0 - a1| <= max(|a0|, |a1|) / 128: "near-equal" (the post's yellow)
 CLASS_COLORS = {"a0 < a1": "#8ab6e6", "a0 > a1": "#96d39a", "near-equal": "#f4d85c"}
 ERROR_COLOR = "#d62728"
 ZOOM_BELOW_DEGREES = 2.0   # error wedges narrower than this get an angular zoom panel
@@ -65,8 +64,8 @@ def relative_difference(a0: Fraction, a1: Fraction) -> Fraction:
 
 
 def sector_class(a0: Fraction, a1: Fraction) -> str:
-    """``"near-equal"`` when the coefficients agree to within ``NEAR_EQUAL``, else which is larger."""
-    if relative_difference(a0, a1) <= NEAR_EQUAL:
+    """``"near-equal"`` when ``relative_difference < NEAR_EQUAL_BELOW`` (the post's yellow), else which is larger."""
+    if relative_difference(a0, a1) < NEAR_EQUAL_BELOW:
         return "near-equal"
     return "a0 < a1" if a0 < a1 else "a0 > a1"
 
@@ -224,7 +223,7 @@ def _draw_plane(ax, deltas, wedges) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     handles = [patches.Patch(facecolor=c, edgecolor="#555555", label=k) for k, c in CLASS_COLORS.items()]
-    handles[2].set_label(f"near-equal (|a0-a1| <= max/{NEAR_EQUAL.denominator})")
+    handles[2].set_label(f"near-equal (|a0-a1| < max/{NEAR_EQUAL_BELOW.denominator})")
     handles += [
         plt.Line2D([], [], color="black", linewidth=2.2, label="decision boundary Delta = 0"),
         plt.Line2D([], [], color="#333333", linestyle=(0, (6, 4)), label="x0 = x1"),
