@@ -15,7 +15,8 @@ from scipy.integrate import quad
 
 from verifier.errors import VerifierError
 from verifier.exact import integer_row
-from verifier.measure import ZERO, Measure, cone_measure, decimal_str, generators_measure
+from verifier.exact import decimal_bound
+from verifier.measure import ZERO, Measure, cone_measure, generators_measure
 
 RNG_SEED = 20240601
 
@@ -358,11 +359,14 @@ def test_measure_sum_and_strings():
     assert s.certified and s.lo == s.hi == Fraction(2, 3) and s.method == "x"
     mixed = third + est
     assert not mixed.certified and mixed.method == "sum" and mixed.stderr == 0.01
-    assert mixed.lo == Fraction(13, 30) and mixed.hi == Fraction(16, 30)
+    assert mixed.lo == Fraction(1, 3) + Fraction(0.15 - 0.04) and mixed.hi == Fraction(1, 3) + Fraction(0.15 + 0.04)
+    many = sum([Measure(Fraction(0), Fraction(2, 1000), False, "qmc-estimate", 0.001, 0.001)] * 100, ZERO)
+    assert many.stderr == pytest.approx(0.01) and many.estimate == pytest.approx(0.1)
+    assert float(many.hi) == pytest.approx(0.1 + 4 * 0.01)  # quadrature, not 100 x 4 stderr
     assert sum([third, third, third], ZERO).lo == 1
     assert third.lo_str(5) == "0.33333" and third.hi_str(5) == "0.33334"
-    assert decimal_str(Fraction(-1, 3), 2, round_up=False) == "-0.34"
-    assert decimal_str(Fraction(5), 0, round_up=True) == "5"
+    assert decimal_bound(Fraction(-1, 3), 2, up=False) == "-0.34"
+    assert decimal_bound(Fraction(5), 1, up=True) == "5"
     assert third.as_dict(3)["lo"] == "0.333"
     with pytest.raises(ValueError):
         Measure(Fraction(1), Fraction(0), True, "x", 0.5)

@@ -14,18 +14,10 @@ from dataclasses import dataclass, replace
 
 from .decomposition import Decomposition, decompose
 from .loading import load_model
-from .measure import ZERO, Measure, cone_measure, generators_measure
+from .measure import Measure, cone_measure, generators_measure, sum_measures as total
 from .model import Model
 from .outcome import OutcomeCone, outcome_cones
 from .tasks import OrderCell
-
-def total(measures) -> Measure:
-    """Sum of measures (certified only if every term is)."""
-    acc = ZERO
-    for m in measures:
-        acc = acc + m
-    return acc
-
 
 @dataclass(frozen=True)
 class Certification:

@@ -78,15 +78,13 @@ def _add_sample(sub):
 
 def _certify(args) -> Outcome:
     from .certify import certify
-    from .exact import decimal_bound
 
     cert = certify(args.model, max_pieces=args.max_pieces, max_seconds=args.max_seconds,
                    progress=_progress(args))
     m, acc, err = cert.model, cert.accuracy, cert.error_rate
 
     def interval(meas):
-        return {"lo": decimal_bound(meas.lo, 40, up=False), "hi": decimal_bound(meas.hi, 40, up=True),
-                "lo_exact": str(meas.lo), "hi_exact": str(meas.hi)}
+        return {"lo": meas.lo_str(40), "hi": meas.hi_str(40), "lo_exact": str(meas.lo), "hi_exact": str(meas.hi)}
 
     by_cell = cert.breakdown()
     breakdown = [{"above": list(cell.above), "target": cell.target, "error": interval(meas)}
@@ -103,8 +101,8 @@ def _certify(args) -> Outcome:
         m.describe(),
         f"{len(cert.decomposition.pieces)} linear pieces, {len(cert.outcomes)} correct/error cones"
         f" ({data['error_cones']} error), {cert.seconds:.3f} s",
-        f"accuracy   in [{decimal_bound(acc.lo, 17, up=False)}, {decimal_bound(acc.hi, 17, up=True)}]  ({kind})",
-        f"error rate in [{decimal_bound(err.lo, 17, up=False)}, {decimal_bound(err.hi, 17, up=True)}]"
+        f"accuracy   in [{acc.lo_str(17)}, {acc.hi_str(17)}]  ({kind})",
+        f"error rate in [{err.lo_str(17)}, {err.hi_str(17)}]"
         f"  = {one_in(float(err.hi + err.lo) / 2)}  (width {float(err.hi - err.lo):.1e})",
     ]
     if m.n == 2 and cert.complete:

@@ -46,7 +46,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import flint
 import numpy as np
@@ -55,7 +55,7 @@ from scipy.special import ndtr, ndtri
 from scipy.stats import qmc
 
 from .errors import VerifierError
-from .exact import integer_row
+from .exact import decimal_bound, integer_row
 
 _Z_INTERVAL = 4  # half-width of an estimate's interval, in standard errors
 
@@ -64,10 +64,9 @@ _Z_INTERVAL = 4  # half-width of an estimate's interval, in standard errors
 class Measure:
     """A Gaussian measure: a rigorous enclosure ``[lo, hi]`` when ``certified``, else an estimate.
 
-    For estimates ``[lo, hi]`` is ``estimate +- 4 stderr`` clipped to [0, 1]. The sum of two
-    measures adds the intervals (an enclosure of the sum; for estimates a conservative one) and
-    combines standard errors in quadrature; it is certified only if both parts are.
-    ``sum(measures, ZERO)`` totals a list.
+    For estimates ``[lo, hi]`` is ``estimate +- 4 stderr`` clipped to [0, 1]. Sums follow
+    :func:`sum_measures` (``a + b``, ``sum(measures, ZERO)``); a sum is certified only if every
+    part is.
     """
 
     lo: Fraction
@@ -94,26 +93,15 @@ class Measure:
     def __add__(self, other: Measure) -> Measure:
         if not isinstance(other, Measure):
             return NotImplemented
-        if self.stderr is None and other.stderr is None:
-            stderr = None
-        else:
-            stderr = math.hypot(self.stderr or 0.0, other.stderr or 0.0)
-        return Measure(
-            self.lo + other.lo,
-            self.hi + other.hi,
-            self.certified and other.certified,
-            self.method if self.method == other.method else "sum",
-            self.estimate + other.estimate,
-            stderr,
-        )
+        return sum_measures((self, other))
 
     def lo_str(self, digits: int = 40) -> str:
-        """``lo`` as a decimal string rounded down (so it stays a valid lower bound)."""
-        return decimal_str(self.lo, digits, round_up=False)
+        """``lo`` with ``digits`` significant digits, rounded down (so it stays a valid lower bound)."""
+        return decimal_bound(self.lo, digits, up=False)
 
     def hi_str(self, digits: int = 40) -> str:
-        """``hi`` as a decimal string rounded up (so it stays a valid upper bound)."""
-        return decimal_str(self.hi, digits, round_up=True)
+        """``hi`` with ``digits`` significant digits, rounded up (so it stays a valid upper bound)."""
+        return decimal_bound(self.hi, digits, up=True)
 
     def as_dict(self, digits: int = 40) -> dict:
         """A JSON-ready summary with outward-rounded decimal endpoints."""
@@ -134,17 +122,31 @@ class Measure:
 ZERO = Measure.exact(Fraction(0), "empty")
 
 
-def decimal_str(q: Fraction, digits: int, *, round_up: bool) -> str:
-    """``q`` with ``digits`` decimals, rounded toward +inf (``round_up``) or -inf.
+def sum_measures(measures: Iterable[Measure]) -> Measure:
+    """The measure of a disjoint union: certified parts add as intervals, estimates in quadrature.
 
-    >>> decimal_str(Fraction(2, 3), 3, round_up=False), decimal_str(Fraction(-2, 3), 3, round_up=True)
-    ('0.666', '-0.666')
+    Certified enclosures add exactly. Independent estimates add their point values and their
+    standard errors in quadrature, so the sum of many estimates gets ``+-4 stderr`` of the
+    sum, not the (much wider) sum of the parts' ``+-4 stderr``.
+
+    >>> sum_measures([Measure.exact(Fraction(1, 4), "x"), Measure.exact(Fraction(1, 8), "y")]).hi
+    Fraction(3, 8)
     """
-    scaled = q * 10**digits
-    units = -((-scaled.numerator) // scaled.denominator) if round_up else scaled.numerator // scaled.denominator
-    sign = "-" if units < 0 else ""
-    text = str(abs(units)).rjust(digits + 1, "0")
-    return f"{sign}{text[:-digits]}.{text[-digits:]}" if digits else f"{sign}{text}"
+    certified, estimated = [], []
+    for m in measures:
+        (certified if m.certified else estimated).append(m)
+    lo = sum((m.lo for m in certified), Fraction(0))
+    hi = sum((m.hi for m in certified), Fraction(0))
+    point = sum(m.estimate for m in certified)
+    methods = {m.method for m in certified + estimated}
+    method = methods.pop() if len(methods) == 1 else "sum"
+    if not estimated:
+        return Measure(lo, hi, True, method, point)
+    guess = sum(m.estimate for m in estimated)
+    stderr = math.sqrt(sum(m.stderr ** 2 for m in estimated))
+    return Measure(max(lo + Fraction(guess - _Z_INTERVAL * stderr), Fraction(0)),
+                   min(hi + Fraction(guess + _Z_INTERVAL * stderr), Fraction(1)),
+                   False, method, point + guess, stderr)
 
 
 def cone_measure(rows: Sequence[Sequence], n: int, **options) -> Measure:
