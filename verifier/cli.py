@@ -308,7 +308,8 @@ def _surprise(args) -> Outcome:
               + "".join(f"   | {name}: {o.total_bits:.2f} bits" for name, o in others.items()),
               f"weights            {ledger.weight_bits if ledger.weight_bits is not None else 'n/a (exact)'} bits"
               " (32 per float32 parameter: the upper reference)"]
-    lines.append("pricing rules: " + "; ".join(sorted({f"[{i.group}] {i.rule}" for i in ledger.items})))
+    lines.append("pricing rules:")
+    lines += [f"  [{group}] {rule}" for group, rule in sorted({(i.group, i.rule) for i in ledger.items})]
     return Outcome(data, "\n".join(lines))
 
 
