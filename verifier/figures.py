@@ -429,22 +429,23 @@ def measure_figure(piece_measures: Sequence[Measure], outcomes, measures, path: 
     errors = [(f"{label}\nP{o.piece}", m) for label, o, m in zip(error_labels(outcomes), outcomes, measures) if label]
     fig, axes = plt.subplots(2 if errors else 1, 1, figsize=(11, 8 if errors else 4.5), squeeze=False)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.1, hspace=0.55)
-    _bars(axes[0, 0], [f"P{k}" for k in range(len(piece_measures))], piece_measures, "#4c72b0",
+    _bars(axes[0, 0], 0, [f"P{k}" for k in range(len(piece_measures))], piece_measures, "#4c72b0",
           f"measure of each linear piece ({len(piece_measures)} pieces)")
     if errors:
-        _bars(axes[1, 0], [label for label, _ in errors], [m for _, m in errors], ERROR_COLOR,
+        _bars(axes[1, 0], 1, [label for label, _ in errors], [m for _, m in errors], ERROR_COLOR,
               f"measure of each error cone ({len(errors)} cones)")
     fig.suptitle(title, fontsize=13)
     return _save(fig, path)
 
 
-def _bars(ax, labels, ms: Sequence[Measure], color: str, title: str) -> None:
+def _bars(ax, first: int, labels, ms: Sequence[Measure], color: str, title: str) -> None:
+    """Bars at x = first, first + 1, ... (the numbers in the labels P0.. or E1..)."""
     est = np.array([max(m.estimate, 0.0) for m in ms])
     lo = np.array([float(m.lo) for m in ms])
     hi = np.array([float(m.hi) for m in ms])
     positive = est[est > 0]
     log = positive.size > 0 and positive.max() / positive.min() > 50
-    x = np.arange(len(ms))
+    x = np.arange(first, first + len(ms))
     ax.bar(x, est, color=color, width=0.75)
     if len(ms) <= 24:
         for xi, v in zip(x, est):
@@ -459,7 +460,7 @@ def _bars(ax, labels, ms: Sequence[Measure], color: str, title: str) -> None:
     elif len(ms) <= 80:
         ax.set_xticks(x, [t.replace("\n", " ") for t in labels], fontsize=7.5, rotation=90)
     else:
-        ax.set_xlabel("index (labels omitted)")
+        ax.set_xlabel(f"number k of {labels[0][0]}k (too many bars to name each)")
     ax.set_ylabel("Gaussian measure" + (" (log scale)" if log else ""))
     ax.set_title(title + "; error bars: certified interval (invisible when tight)", fontsize=10)
     ax.grid(axis="y", linewidth=0.4, alpha=0.6)
