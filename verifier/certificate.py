@@ -27,7 +27,8 @@ from . import __version__
 from .certify import Certification
 from .checker import (FORMAT, SEMANTICS, VERSION, cell_json, measure_json, order_cells, pattern_text,
                       totals_json)
-from .decomposition import Leaf, Split, Unresolved
+from .decomposition import Leaf, Unresolved
+from .errors import VerifierError
 from .exact import rational_str
 from .measure import cone_measure
 from .weightfile import model_to_json
@@ -119,5 +120,9 @@ def dumps_certificate(doc: dict) -> str:
 def write_certificate(cert: Certification, path: str | Path) -> Path:
     """Write the certificate of ``cert`` to ``path`` (JSON); returns the path."""
     path = Path(path)
-    path.write_text(dumps_certificate(certificate_document(cert)))
+    text = dumps_certificate(certificate_document(cert))
+    try:
+        path.write_text(text)
+    except OSError as e:
+        raise VerifierError(f"{path}: cannot write the certificate ({e.strerror or e})") from None
     return path

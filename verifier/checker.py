@@ -173,6 +173,16 @@ def sign_holds(form: Sequence, active: bool, rays, lines) -> bool:
     return any(form) and all(v >= 0 for v in values) if active else all(v <= 0 for v in values)
 
 
+def crosses(form: Sequence, rays, lines) -> bool:
+    """Whether a linear form takes both signs on a cone (so a split by it has two full sides).
+
+    >>> crosses((1, -1), [(1, 0), (0, 1)], []), crosses((1, 1), [(1, 0), (0, 1)], [])
+    (True, False)
+    """
+    values = _values(form, rays)
+    return any(_values(form, lines)) or (any(v > 0 for v in values) and any(v < 0 for v in values))
+
+
 def order_cells(task_above: int, n: int) -> list[tuple[int, tuple[int, ...]]]:
     """Every ``(target, above)`` with ``len(above) == task_above``: each x with distinct coordinates
     lies in the cell of its element of rank ``task_above`` (from the top), so these cover R^n."""
@@ -405,6 +415,7 @@ class _Checker:
         self.model: Model | None = None
         self.task_above: int | None = None
         self.leaf_paths: dict[int, _Path] = {}
+        self.splits_checked: set[int] = set()
         self.unresolved_paths: dict[int, _Path] = {}
         self.correct: list[Measure] = []
         self.errors: list[Measure] = []
@@ -543,7 +554,7 @@ class _Checker:
                     state = "active (>= 0, not identically 0)" if active else "inactive (<= 0)"
                     self.fail(PATTERN, f"{where}.pattern[{t}][{i}]",
                               f"the cone does not prove neuron {i} {state} at step {t} (pre-activation {list(form)})")
-        for node, form, t, i, side in path.splits:
+        for depth, (node, form, t, i, side) in enumerate(path.splits):
             if t >= len(pattern) or i >= len(pattern[t]):
                 self.fail(TREE, f"tree[{node}]", f"splits on neuron {i} at step {t}, beyond the decided pattern")
                 continue
@@ -555,7 +566,25 @@ class _Checker:
                 self.fail(TREE, f"tree[{node}]", f"its {'positive' if side else 'negative'} side leads to {where}, "
                                                  f"whose pattern says neuron {i} at step {t} is "
                                                  f"{'active' if pattern[t][i] else 'inactive'}")
+            elif node not in self.splits_checked:
+                self.splits_checked.add(node)
+                self.check_split_is_first(node, path.rows[:depth], maps, pattern, t, i)
         return logits
+
+    def check_split_is_first(self, node: int, rows, maps, pattern, t: int, i: int) -> None:
+        """A split decides the first neuron (steps, then neurons, in order) whose pre-activation
+        crosses the cone above it; every earlier neuron's sign holds on that whole cone."""
+        rays, lines = generators(cone(rows, self.model.n))
+        for t2, i2 in itertools.product(range(t + 1), range(self.model.d)):
+            if (t2, i2) == (t, i):
+                break
+            if not sign_holds(integer_row(maps[t2][i2]), pattern[t2][i2], rays, lines):
+                self.fail(TREE, f"tree[{node}]", f"splits on neuron {i} at step {t}, but neuron {i2} at step "
+                                                 f"{t2} comes first and its sign is not decided above the split")
+                return
+        if not crosses(integer_row(maps[t][i]), rays, lines):
+            self.fail(TREE, f"tree[{node}]", f"neuron {i} at step {t} has one sign on the cone above the split: "
+                                             "nothing to split")
 
     def path_cone(self, where: str, path: _Path, stored_rows):
         """The cone of a tree path (must be full-dimensional and equal the stored canonical rows)."""
@@ -639,7 +668,12 @@ class _Checker:
         if poly is None:
             return
         if pattern is not _MISSING:
-            self.check_pattern(where, self.unresolved_paths[k], pattern, *generators(poly))
+            rays, lines = generators(poly)
+            self.check_pattern(where, self.unresolved_paths[k], pattern, rays, lines)
+            step, neuron = item["step"], item["neuron"]
+            if step < n and not crosses(integer_row(piece_maps(self.model, pattern)[0][step][neuron]), rays, lines):
+                self.fail(PATTERN, f"{where}.neuron", f"neuron {neuron} at step {step} has one sign on the cone: "
+                                                      "the walk would not have stopped there")
         self.unresolved.append(self.measure(f"{where}.measure", item["measure"], minimized_rows(poly)))
 
     def check_totals(self, stored, pieces: int) -> None:
