@@ -56,9 +56,9 @@ def generators(poly: ppl.C_Polyhedron) -> tuple[tuple[IntRow, ...], tuple[IntRow
     rays, lines = [], []
     for g in poly.minimized_generators():
         if g.is_ray():
-            rays.append(tuple(int(c) for c in g.coefficients()))
+            rays.append(tuple(map(int, g.coefficients())))
         elif g.is_line():
-            lines.append(tuple(int(c) for c in g.coefficients()))
+            lines.append(tuple(map(int, g.coefficients())))
     return tuple(sorted(rays)), tuple(sorted(lines))
 
 
@@ -69,7 +69,7 @@ def minimized_rows(poly: ppl.C_Polyhedron) -> tuple[IntRow, ...]:
     """
     rows = []
     for c in poly.minimized_constraints():
-        row = tuple(int(v) for v in c.coefficients())
+        row = tuple(map(int, c.coefficients()))
         rows.append(row)
         if c.is_equality():
             rows.append(tuple(-v for v in row))
@@ -93,8 +93,8 @@ def sign_on_cone(form: Sequence, rays: Sequence[Sequence[int]], lines: Sequence[
             positive = True
         elif value < 0:
             negative = True
-    if positive and negative:
-        return 0
+        if positive and negative:
+            return 0
     return 1 if positive else -1
 
 

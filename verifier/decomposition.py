@@ -134,10 +134,11 @@ class _Walk:
                 self.stop_reason = f"stopped at the time budget after {len(self.pieces)} pieces"
         return self.stop_reason is not None
 
-    def preactivations(self, hidden: flint.fmpq_mat, step: int) -> tuple[flint.fmpq_mat, list[tuple[int, ...]]]:
-        """Pre-activation map at ``step`` (d x n) and its rows as primitive integer forms."""
+    def preactivations(self, hidden: flint.fmpq_mat, step: int) -> tuple[flint.fmpq_mat, list[list[int]]]:
+        """Pre-activation map at ``step`` (d x n) and its rows as integer forms (scaled by a common
+        positive denominator: same signs everywhere; made primitive only when a split records one)."""
         pre = self.w_hh * hidden + self.input_maps[step]
-        return pre, [integer_row(pre[i, j] for j in range(self.n)) for i in range(self.d)]
+        return pre, [[int(v) for v in row] for row in pre.numer_denom()[0].tolist()]
 
     def unresolved_node(self, c: _Cone, step: int, neuron: int, bits: Pattern) -> Unresolved:
         node = Unresolved(minimized_rows(c.poly), step, neuron, bits)
@@ -145,7 +146,7 @@ class _Walk:
         return node
 
     def walk(self, c: _Cone, step: int, neuron: int, bits: Pattern, current: tuple[bool, ...],
-             pre: flint.fmpq_mat, forms: list[tuple[int, ...]]) -> Node:
+             pre: flint.fmpq_mat, forms: list[list[int]]) -> Node:
         """Resolve the neurons from (step, neuron) on, on cone ``c``: a subtree of the split tree."""
         while True:
             if neuron == self.d:  # step complete: advance the hidden map
@@ -167,6 +168,7 @@ class _Walk:
             neuron += 1
         if self.out_of_budget():
             return self.unresolved_node(c, step, neuron, bits + (current,))
+        form = integer_row(form)
         children = []
         for side, row in ((True, form), (False, tuple(-v for v in form))):
             poly = cut(c.poly, row)
