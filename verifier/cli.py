@@ -347,6 +347,82 @@ def _add_claims(sub):
 SUBCOMMANDS += [_add_surprise, _add_claims]
 
 
+def _graph(args) -> Outcome:
+    from collections import Counter
+
+    import networkx as nx
+
+    from .decomposition import decompose
+    from .exact import rational_str
+    from .region_graph import merge_pieces, region_graph
+    from .symmetry import MAX_APPROXIMATE_NEURONS, find_symmetries, nearest_conjugation, orbits
+
+    m = load_model(args.model)
+    dec = decompose(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
+    graph = region_graph(dec)
+    merged = merge_pieces(graph)
+    status = "complete" if dec.complete else f"INCOMPLETE: {dec.stop_reason}"
+    connected = graph.number_of_nodes() > 0 and nx.is_connected(graph)
+    data = {"model": m.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n, "complete": dec.complete,
+            "stop_reason": dec.stop_reason, "pieces": graph.number_of_nodes(), "edge_count": graph.number_of_edges(),
+            "connected": connected,
+            "edges": [[i, j, list(graph.edges[i, j]["hyperplane"])] for i, j in sorted(graph.edges)],
+            "merged": {"key": merged.key, "before": merged.before, "after": merged.after,
+                       "regions": [{"pieces": list(r.pieces), "convex": r.convex} for r in merged.regions]}}
+    convex = sum(r.convex for r in merged.regions)
+    lines = [m.describe(),
+             f"{graph.number_of_nodes()} pieces ({status}), {graph.number_of_edges()} shared facets;"
+             f" graph {'connected' if connected else 'NOT connected'}",
+             f"merged by logit difference: {merged.before} pieces -> {merged.after} regions"
+             f" ({convex} convex, {merged.after - convex} not convex)"]
+    if dec.complete:
+        syms = find_symmetries(dec)
+        orbit_list = orbits(dec, syms)
+        data["symmetries"] = [{
+            "name": s.name, "input_map": [list(r) for r in s.input_map],
+            "output_permutation": list(s.output_permutation),
+            "hidden_map": None if s.hidden_map is None else {
+                "permutation": list(s.hidden_map.permutation),
+                "scales": [rational_str(v) for v in s.hidden_map.scales]},
+            "maps_pieces": s.hidden_map is not None, "preserves_correctness": s.preserves_correctness,
+        } for s in syms]
+        data["orbits"] = [list(o) for o in orbit_list]
+        lines.append(f"exact symmetries: {len(syms) or 'none'}")
+        for s in syms:
+            how = ("hidden map: neurons -> " + str(list(s.hidden_map.permutation)) + ", scales "
+                   + ", ".join(rational_str(v) for v in s.hidden_map.scales)) if s.hidden_map else "on the logits only"
+            lines.append(f"  {s.name}: outputs -> {list(s.output_permutation)}; {how};"
+                         f" {'preserves' if s.preserves_correctness else 'does NOT preserve'} correctness")
+        sizes = Counter(len(o) for o in orbit_list)
+        lines.append(f"orbits of pieces: {len(orbit_list)} ("
+                     + ", ".join(f"{count} of size {size}" for size, count in sorted(sizes.items())) + ")")
+    else:
+        data["symmetries"] = data["orbits"] = None
+        lines.append("symmetries and orbits skipped: they need a complete decomposition")
+    if m.d <= MAX_APPROXIMATE_NEURONS:
+        near = nearest_conjugation(m, -1)
+        data["approximate_sign_flip"] = None if near is None else {
+            "permutation": list(near.permutation), "scales": list(near.scales),
+            "output_permutation": list(near.output_permutation),
+            "max_relative_deviation": near.max_relative_deviation}
+        if near is not None:
+            lines.append(f"APPROXIMATE (floats, not a symmetry): nearest sign-flip conjugation, neurons ->"
+                         f" {list(near.permutation)}, outputs -> {list(near.output_permutation)},"
+                         f" max relative deviation {near.max_relative_deviation:.3g}")
+    return Outcome(data, "\n".join(lines))
+
+
+def _add_graph(sub):
+    p = sub.add_parser("graph", help="region graph of the pieces, merged regions, exact symmetries and orbits")
+    p.add_argument("model", help="model spec")
+    p.add_argument("--max-pieces", type=int, default=None, help="stop the decomposition after this many pieces")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    p.set_defaults(run=_graph)
+
+
+SUBCOMMANDS += [_add_graph]
+
+
 def _check(args) -> Outcome:
     from .checker import check_certificate
 

@@ -55,40 +55,60 @@ def _leaves(node: Node | None) -> list[int]:
     return []
 
 
-class _Facet:
-    """A piece's facet ``A ∩ {f . x = 0}`` (or a full-dimensional part of it, within the hyperplane)."""
+class _Part:
+    """A cone ``rows`` of affine dimension ``dim``, with its generators, being pushed down the tree."""
 
-    def __init__(self, rows: tuple[IntRow, ...], rays: tuple[IntRow, ...], lines: tuple[IntRow, ...]):
-        self.rows, self.rays, self.lines = rows, rays, lines
+    __slots__ = ("rows", "rays", "lines", "dim")
 
-    def part(self, row: IntRow, n: int) -> "_Facet | None":
-        """The part on ``row . x >= 0``, if it is still (n-1)-dimensional."""
+    def __init__(self, rows: tuple[IntRow, ...], rays: tuple[IntRow, ...], lines: tuple[IntRow, ...], dim: int):
+        self.rows, self.rays, self.lines, self.dim = rows, rays, lines, dim
+
+    def part(self, row: IntRow, n: int) -> "_Part | None":
+        """The part on ``row . x >= 0``, if it keeps the full dimension ``dim``."""
         poly = cone(self.rows + (row,), n)
-        if poly.affine_dimension() != n - 1:
+        if poly.affine_dimension() != self.dim:
             return None
-        return _Facet(self.rows + (row,), *generators(poly))
+        return _Part(self.rows + (row,), *generators(poly), self.dim)
 
 
-def _neighbours(facet: _Facet, node: Node | None, n: int, found: list[int]) -> None:
-    """Pieces below ``node`` whose cone meets ``facet`` in an (n-1)-dimensional set.
+def _push(part: _Part, node: Node | None, n: int, found: list[int]) -> None:
+    """Append the pieces below ``node`` whose cone meets ``part`` in a set of dimension ``part.dim``.
 
-    Exact: a split form that keeps one sign on the facet sends it to that side only (the
-    other side meets it in lower dimension); a crossing form cuts it in two (pplpy).
+    Exact: a split form that keeps one sign on the part, without vanishing on all of it, sends
+    it to that side only (the other side meets it in lower dimension); a form that crosses it
+    cuts it in two (pplpy); a form that vanishes on it sends it to both sides.
     """
     while isinstance(node, Split):
-        sign = sign_on_cone(node.form, facet.rays, facet.lines)
+        sign = sign_on_cone(node.form, part.rays, part.lines)
         if sign > 0:
             node = node.positive
-        elif sign < 0 and any(sum(f * v for f, v in zip(node.form, g)) for g in facet.rays):
+        elif sign < 0 and any(sum(f * v for f, v in zip(node.form, g)) for g in part.rays):
             node = node.negative
-        else:  # crossing, or zero on the whole facet (then the facet lies in both closed sides)
+        else:
             for side, row in ((node.positive, node.form), (node.negative, tuple(-v for v in node.form))):
-                part = facet.part(row, n) if sign == 0 else facet
-                if part is not None:
-                    _neighbours(part, side, n, found)
+                piece = part.part(row, n) if sign == 0 else part
+                if piece is not None:
+                    _push(piece, side, n, found)
             return
     if isinstance(node, Leaf):
         found.append(node.piece)
+
+
+def pieces_meeting(decomposition: Decomposition, rows: Sequence[IntRow]) -> list[int]:
+    """The pieces whose cones meet the cone ``{x : r . x >= 0}`` in a set of that cone's dimension.
+
+    >>> from verifier.decomposition import decompose
+    >>> from verifier.model import Model
+    >>> dec = decompose(Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]]))
+    >>> len(pieces_meeting(dec, [(1, 0)])), len(pieces_meeting(dec, [(1, 0), (-1, 0), (0, 1)]))  # x0 >= 0; a ray
+    (2, 2)
+    """
+    n = decomposition.model.n
+    rows = tuple(tuple(r) for r in rows)
+    poly = cone(rows, n)
+    found: list[int] = []
+    _push(_Part(rows, *generators(poly), poly.affine_dimension()), decomposition.tree, n, found)
+    return found
 
 
 def region_graph(decomposition: Decomposition) -> nx.Graph:
@@ -124,7 +144,7 @@ def region_graph(decomposition: Decomposition) -> nx.Graph:
                 continue
             rays = tuple(r for r in p.rays if not sum(x * v for x, v in zip(f, r)))
             found: list[int] = []
-            _neighbours(_Facet(p.constraints + (minus_f,), rays, p.lines), node.negative, n, found)
+            _push(_Part(p.constraints + (minus_f,), rays, p.lines, n - 1), node.negative, n, found)
             for b in found:
                 graph.add_edge(min(a, b), max(a, b), hyperplane=f if a < b else minus_f)
     return graph
