@@ -161,7 +161,8 @@ def _standardized_section(std: Standardized, points) -> list:
     pattern = std.sign_pattern()
     return [
         Heading(2, "Standardized weights"),
-        Para("Rescale hidden neuron i by c_i > 0 (c_i = 1/|W_hi[i]|): W'_hi = C W_hi, W'_hh = C W_hh C^-1, "
+        Para("Rescale hidden neuron i by c_i > 0 (c_i = 1/|W_hi[i]|, or 1 when W_hi[i] = 0): W'_hi = C W_hi, "
+             "W'_hh = C W_hh C^-1, "
              "W'_oh = W_oh C^-1 with C = diag(c). Since ReLU(c z) = c ReLU(z) for c > 0, the hidden states "
              "become C h_t and the logits are unchanged, for every input."),
         Para(f"Exact scales: {scales}."),
