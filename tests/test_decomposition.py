@@ -251,6 +251,14 @@ def test_time_budget_zero_leaves_everything_unresolved():
     assert_cover(dec, gaussian_points(3, 30, 8))
 
 
+def test_progress_bar_goes_to_stderr_and_changes_nothing(capsys):
+    model = gaussian_model(3, 3, 1)
+    quiet, loud = decompose(model), decompose(model, progress=True)
+    out, err = capsys.readouterr()
+    assert out == "" and "decompose" in err and f"{len(quiet.pieces)}" in err
+    assert loud.pieces == quiet.pieces and loud.tree == quiet.tree
+
+
 def test_bad_budgets_are_user_errors():
     model = gaussian_model(2, 2, 0)
     with pytest.raises(VerifierError):
