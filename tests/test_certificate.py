@@ -316,6 +316,27 @@ def test_malformed_input_is_invalid_not_a_traceback(tmp_path):
         check_certificate(tmp_path / "missing.json")
 
 
+def test_junk_anywhere_is_invalid_and_never_raises():
+    doc = certificate_document(certify(random_model(2, 3, 3), max_pieces=2))   # with unresolved cones
+    paths = [path for path, _ in _leaves(doc)] + [("tree", 0), ("pieces", 0), ("unresolved", 0), ("model",),
+                                                  ("pieces", 0, "outcomes"), ("totals", "accuracy")]
+    junk = [[], {}, "x", -7, 10**30, None, [[1]], {"leaf": 0}, {"unresolved": 0}, {"split": [1, 0, 0]}, "1/0",
+            "0x1p99999", 1.5, [[]], "", ["111"]]
+    rng = random.Random(5)
+    for _ in range(150):
+        path, value = rng.choice(paths), rng.choice(junk)
+        edited = copy.deepcopy(doc)
+        before = edited
+        for key in path[:-1]:
+            before = before[key]
+        if before[path[-1]] == value:
+            continue
+        _set(edited, path, copy.deepcopy(value))
+        report = check_certificate(edited)
+        assert not report.valid and all(str(f) for f in report.failures), (path, value)
+        assert not any("malformed certificate" in f.message for f in report.failures), (path, value, report.text())
+
+
 def test_leaf_constraints_must_be_canonical():
     doc = copy.deepcopy(document(PERFECT))
     doc["pieces"][0]["constraints"] = [[2 * v for v in row] for row in doc["pieces"][0]["constraints"]]

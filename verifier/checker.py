@@ -465,6 +465,9 @@ class _Checker:
     # -- model and semantics --
     def check_model(self, section) -> Model:
         section = _object(section, MODEL_KEYS, "model")
+        for key in ("task", "precision"):
+            if not isinstance(section[key], str):
+                raise _Malformed(f"model.{key}", "expected a string")
         try:
             model = model_from_json(section, "certificate")
         except VerifierError as e:
@@ -722,7 +725,7 @@ def check_certificate(doc_or_path) -> CheckReport:
     checker = _Checker(doc)
     try:
         checker.run()
-    except (KeyError, IndexError, TypeError, ValueError, ArithmeticError, RecursionError) as e:
+    except (AttributeError, KeyError, IndexError, TypeError, ValueError, ArithmeticError, RecursionError) as e:
         checker.fail(STRUCTURE, "", f"malformed certificate ({type(e).__name__}: {e})")
     valid = not checker.failures
     return CheckReport(valid, tuple(checker.failures), checker.summary() if valid else {},
