@@ -9,8 +9,8 @@ also carries outward-rounded decimals for people. Timings, versions and dates go
 which the checker ignores; everything else is part of the proof, and the same model always
 gives the same bytes outside ``meta``.
 
-Measures are recomputed here from each cone's canonical rows (``cone_measure``), the same
-call the checker makes, so the two agree to the last bit.
+``certify`` measures each cone from its canonical (minimized, sorted) rows with
+``cone_measure``, the same call the checker makes, so the two agree to the last bit.
 """
 
 from __future__ import annotations
@@ -70,8 +70,7 @@ def certificate_document(cert: Certification) -> dict:
     above = model.task.above(n)
     correct, errors = [], []
     by_piece: dict[int, list[dict]] = {}
-    for o in cert.outcomes:
-        m = cone_measure(o.constraints, n)
+    for o, m in zip(cert.outcomes, cert.measures):
         (correct if o.correct else errors).append(m)
         by_piece.setdefault(o.piece, []).append({
             "cell": cell_json(o.cell.target, o.cell.above), "correct": o.correct, "loses_to": o.loses_to,

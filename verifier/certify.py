@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from .decomposition import Decomposition, decompose
 from .loading import load_model
-from .measure import Measure, cone_measure, generators_measure, sum_measures as total
+from .measure import Measure, cone_measure, sum_measures as total
 from .model import Model
 from .outcome import OutcomeCone, outcome_cones
 from .tasks import OrderCell
@@ -86,7 +86,7 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
     start = time.perf_counter()
     dec = decompose(model, max_pieces=max_pieces, max_seconds=max_seconds, progress=progress)
     outcomes = outcome_cones(dec)
-    measures = tuple(generators_measure(o.rays, o.lines, model.n) for o in outcomes)
+    measures = tuple(cone_measure(o.constraints, model.n) for o in outcomes)  # canonical rows: what a checker recomputes
     unresolved = total(cone_measure(u.constraints, model.n) for u in dec.unresolved)
     cert = Certification(model, dec, outcomes, measures, unresolved, time.perf_counter() - start)
     cert.check_sums_to_one()
