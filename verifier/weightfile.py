@@ -87,10 +87,11 @@ def model_from_json(doc, name: str) -> Model:
             for x in row if isinstance(row, list) else [row]:
                 if isinstance(x, bool) or not isinstance(x, (int, Decimal, str)):
                     raise LoadError(f"{name}: {k} must hold numbers or number strings, found {x!r}")
-    return Model.from_arrays(
-        doc["W_hi"], doc["W_hh"], doc["W_oh"], task=doc.get("task", "2nd_argmax"),
-        name=str(doc.get("name") or name), precision=doc.get("precision", "exact"),
-    )
+    task, precision = doc.get("task", "2nd_argmax"), doc.get("precision", "exact")
+    if not isinstance(task, str) or not isinstance(precision, str):
+        raise LoadError(f"{name}: 'task' and 'precision' must be strings")
+    return Model.from_arrays(doc["W_hi"], doc["W_hh"], doc["W_oh"], task=task,
+                             name=str(doc.get("name") or name), precision=precision)
 
 
 def load_json(path: str | Path) -> Model:
