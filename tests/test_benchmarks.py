@@ -1,0 +1,61 @@
+"""The benchmark scripts still run: their --quick modes, in a subprocess, with a timeout.
+
+This keeps ``benchmarks/`` from rotting as the library changes: the tables must have their
+columns, and on noisy copies the certified verifier's error (its interval width) must stay far
+below 1e-12 while sampling's is far above it.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+TIMEOUT = 90  # seconds; the quick modes take about 10-30 s on two shared cores
+
+
+def run_quick(script: str, out) -> str:
+    result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--quick", "--out", str(out)],
+                            capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_bench_vs_sampling_quick(tmp_path):
+    text = run_quick("bench_vs_sampling.py", tmp_path)
+    for column in ("parent", "method", "samples", "estimates", "wall s", "RMS error", "predicted RMS"):
+        assert column in text
+    assert "sampling, equal time" in text and "ARC mechanistic" in text
+    data = json.loads((tmp_path / "vs_sampling.json").read_text())
+    results = {(r["d"], r["n"]): r for r in data["results"]}
+    assert (4, 3) in results, "the d=4, n=3 parent must be benchmarked"
+    for r in results.values():
+        assert r["copies"] == 8 and r["verifier"]["certified"]
+        assert r["verifier"]["rms_width"] < 1e-12
+        assert [s["samples"] for s in r["sampling"]] == [100, 1000, 10_000, 100_000]
+        # sampling at equal wall time is off by far more than the verifier's certified width
+        assert r["equal_time"]["rms_error"] > 1e6 * r["verifier"]["rms_width"]
+        assert 0 < r["equal_time"]["rms_error"] < 0.05
+        for row in r["sampling"]:  # binomial: measured RMS within a factor 2 of sqrt(p(1-p)/N)
+            assert 0.5 < row["rms_error"] / row["predicted_rms"] < 2
+    assert (tmp_path / "error_vs_compute.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_bench_certify_quick(tmp_path):
+    text = run_quick("bench_certify.py", tmp_path)
+    for column in ("model", "pieces", "cones", "decomp s", "certify s", "pieces/s", "width", "measures"):
+        assert column in text
+    data = json.loads((tmp_path / "certify.json").read_text())
+    rows = {r["model"]: r for r in data["rows"]}
+    hand = rows["handcrafted:3"]
+    assert not hand["timed_out"] and hand["certified"] and hand["width"] < 1e-12
+    assert hand["pieces"] == 20 and 0.9999 < hand["accuracy_lo"] < 1
+    assert all(r["certified"] for r in data["rows"] if not r["timed_out"] and r["n"] <= 3)
+    assert any("d=4,n=3 full certify" in line for line in data["targets"])
