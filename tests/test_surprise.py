@@ -150,3 +150,23 @@ def test_cli_refuses_post_for_n3_in_one_line(capsys):
     assert main(["surprise", "handcrafted:3", "--explanation", "post"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("verifier: error:") and "n = 2" in err
+
+
+def test_symmetries_are_priced_and_used_only_when_cheaper():
+    from verifier.decomposition import decompose
+    from verifier.surprise import symmetry_equalities
+    from verifier.symmetry import find_symmetries
+
+    model = load_model("handcrafted:3")
+    (flip,) = [s for s in find_symmetries(decompose(model)) if s.hidden_map is not None]
+    assert flip.hidden_map.permutation == (3, 2, 1, 0) and flip.output_permutation == (0, 1, 2)
+    # the flip pairs weight (i, k) of W_hh with (3-i, 3-k) and (r, i) of W_oh with (r, 3-i): count nonzero pairs
+    pairs = {frozenset({(i, k), (3 - i, 3 - k)}) for i in range(4) for k in range(4)
+             if model.w_hh[i][k] or model.w_hh[3 - i][3 - k]}
+    pairs_oh = {frozenset({(r, i), (r, 3 - i)}) for r in range(3) for i in range(4) if model.w_oh[r][i]}
+    assert symmetry_equalities(model, [flip]) == len(pairs) + len(pairs_oh)
+    brute = ledger("handcrafted:3", "brute-force")
+    (note,) = [i for i in brute.items if i.check.startswith("use the exact symmetries")]
+    with_symmetry = float(note.outcome.split()[1])
+    assert note.outcome.startswith("no:") and with_symmetry > brute.total_bits
+    assert with_symmetry > 24 * symmetry_equalities(model, [flip])          # float32: 24 bits per equality

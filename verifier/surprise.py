@@ -30,7 +30,11 @@ same logit differences, see :mod:`verifier.region_graph`), each counted once:
   order :mod:`verifier.outcome` takes them), 1 bit when the comparison has one sign on what
   remains of the cone; when the boundary splits it with a fraction ``f`` on the smaller side,
   ``-log2 f`` bits (>= 1): a uniformly placed boundary leaves a side at most that small, on
-  that side, with probability ``f``.
+  that side, with probability ``f``;
+* symmetries: exact symmetries that map pieces onto pieces (:mod:`verifier.symmetry`) let one
+  region per orbit be priced, but the symmetry is a fact about the weights: each independent
+  weight equality it rests on costs the weights' significand bits (as an exact equality
+  above). The cheaper of the two accounts is kept and the ledger says which.
 
 Surprise given the explanation: both explanations compute the error rate (the post by the
 area of the error wedges, which is free computation once the pieces are known; brute force
@@ -56,6 +60,7 @@ from .model import Model
 from .outcome import comparison_rows
 from .region_graph import MergedRegion, merge_pieces, region_graph
 from .standardize import pattern_text, standardize
+from .symmetry import find_symmetries, live_neurons, orbits
 
 NEAR_EQUAL_BELOW = Fraction(1, 2**8)
 SIGNIFICAND_BITS = {"float32": 24, "float64": 53, "exact": 53}
@@ -74,6 +79,7 @@ RULES = {
     "exact equality": "a0 = a1 exactly: priced as agreement to the last significand bit of the weights' storage",
     "facet": "side of the region's facet hyperplane, prior 1/2: 1 bit",
     "one-signed": "the comparison keeps one sign on the cone, prior 1/2 for that sign: 1 bit",
+    "symmetry": "exact equality of two weights (up to the symmetry's scales): the weights' significand bits each",
     "split": "the boundary splits the cone, smaller side a fraction f; a uniform boundary does that with prior f: -log2 f",
 }
 GIVEN_RULE = ("log2(1 + (hi - lo) / mid), mid = (lo + hi) / 2, for the explanation's interval [lo, hi] of the "
@@ -334,17 +340,99 @@ def _comparison_items(k: int, region: MergedRegion, cert: Certification) -> list
     return items
 
 
+def _region_items(k: int, region: MergedRegion, graph, cert: Certification) -> list[LedgerItem]:
+    items = [_item(f"region {k}: side of facet {row}", "row . x >= 0", Fraction(1, 2), "region facets", "facet")
+             for row in _region_facets(graph, region)]
+    return items + _comparison_items(k, region, cert)
+
+
+def _region_orbits(cert: Certification, merging, symmetries) -> list[tuple[int, ...]]:
+    """Merged regions grouped by the symmetries' piece orbits (a symmetry maps merged regions onto merged regions)."""
+    region_of = {p: k for k, r in enumerate(merging.regions) for p in r.pieces}
+    parent = list(range(len(merging.regions)))
+
+    def root(k: int) -> int:
+        while parent[k] != k:
+            k = parent[k]
+        return k
+
+    for orbit in orbits(cert.decomposition, symmetries):
+        for p in orbit[1:]:
+            parent[root(region_of[p])] = root(region_of[orbit[0]])
+    groups: dict[int, list[int]] = {}
+    for k in range(len(parent)):
+        groups.setdefault(root(k), []).append(k)
+    return sorted(tuple(g) for g in groups.values())
+
+
+def symmetry_equalities(model: Model, symmetries) -> int:
+    """Independent weight equalities the symmetries' conjugation equations assert (zero = zero not counted).
+
+    Each equation ``d_i W_hh[i,k] = d_k W_hh[pi i, pi k]`` or ``W_oh[tau r, i] = d_i W_oh[r, pi i]``
+    links two weights; an equation counts when it joins two weights not already linked.
+    """
+    live = live_neurons(model)
+    parent: dict = {}
+
+    def root(e):
+        while parent.get(e, e) != e:
+            e = parent[e]
+        return e
+
+    count = 0
+    for sym in symmetries:
+        perm, tau = sym.hidden_map.permutation, sym.output_permutation
+        pairs = [(("hh", i, k), ("hh", perm[i], perm[k])) for i in live for k in live]
+        pairs += [(("oh", tau[r], i), ("oh", r, perm[i])) for r in range(model.n) for i in live]
+        for a, b in pairs:
+            if _weight(model, a) == 0 and _weight(model, b) == 0:
+                continue
+            ra, rb = root(a), root(b)
+            if ra != rb:
+                parent[ra] = rb
+                count += 1
+    return count
+
+
+def _weight(model: Model, entry) -> Fraction:
+    matrix, i, j = entry
+    return (model.w_hh if matrix == "hh" else model.w_oh)[i][j]
+
+
 def brute_force_ledger(cert: Certification) -> Ledger:
-    """The brute-force explanation: every merged region's facets and comparisons (see the module docstring)."""
+    """The brute-force explanation: every merged region's facets and comparisons (see the module docstring).
+
+    With exact symmetries that map pieces onto pieces, one region per orbit is priced and the
+    symmetry is paid for (``symmetry_equalities`` x the weights' significand bits); the cheaper
+    of the two accounts is kept, and a free-steps item says which.
+    """
     _complete(cert)
     graph, merging = _merged(cert)
+    model = cert.model
     items = _free_items(merging)
-    for k, region in enumerate(merging.regions):
-        for row in _region_facets(graph, region):
-            items.append(_item(f"region {k}: side of facet {row}", "row . x >= 0", Fraction(1, 2), "region facets",
-                               "facet"))
-        items += _comparison_items(k, region, cert)
-    return Ledger(cert.model, "brute-force", tuple(items), cert.error_rate, cert.model.weight_bits)
+    per_region = [_region_items(k, r, graph, cert) for k, r in enumerate(merging.regions)]
+    plain = [item for region in per_region for item in region]
+    symmetries = [sym for sym in find_symmetries(cert.decomposition) if sym.hidden_map is not None]
+    if symmetries:
+        groups = _region_orbits(cert, merging, symmetries)
+        equalities = symmetry_equalities(model, symmetries)
+        bits = SIGNIFICAND_BITS[model.precision]
+        names = ", ".join(sorted({sym.name for sym in symmetries}))
+        reduced = [_item(f"exact symmetries ({names}): the weight equalities they rest on",
+                         f"{equalities} equalities hold exactly", Fraction(1, 2 ** (bits * equalities)), "symmetries",
+                         "symmetry")]
+        for group in groups:
+            reduced += per_region[group[0]]
+            reduced += [_item(f"region {k}", f"image of region {group[0]} under a symmetry: counted once", 1,
+                              "symmetries", "free") for k in group[1:]]
+        with_symmetry = sum(i.bits for i in reduced)
+        without = sum(i.bits for i in plain)
+        use = with_symmetry < without
+        items.append(_item("use the exact symmetries to count each orbit of regions once?",
+                           f"{'yes' if use else 'no'}: {with_symmetry:.1f} bits with them, {without:.1f} without",
+                           1, "free steps", "free"))
+        plain = reduced if use else plain
+    return Ledger(model, "brute-force", tuple(items + plain), cert.error_rate, model.weight_bits)
 
 
 EXPLANATIONS = {"post": post_ledger, "brute-force": brute_force_ledger}
