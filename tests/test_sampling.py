@@ -86,7 +86,8 @@ def test_agrees_with_pytorch_forward_pass(which, request):
         out, _ = rnn(torch.from_numpy(x)[..., None])
         ref = lin(out[:, -1]).numpy()
     ours = forward(m, x, "float32")
-    assert np.allclose(ours, ref, rtol=1e-4, atol=1e-5)
+    # float32 summation order differs from PyTorch's kernels: compare against the logits' scale
+    assert np.abs(ours - ref).max() <= 1e-5 * np.abs(ref).max()
     agree = (ours.argmax(-1) == ref.argmax(-1)).mean()
     assert agree > 0.9999
     assert np.array_equal(forward(m, x, "float64").argmax(-1) == m.task.target(x),
