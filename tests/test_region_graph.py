@@ -306,6 +306,15 @@ def test_handcrafted_3_orbits():
     assert len(orbits(dec, syms)) == len(dec.pieces) // 2
 
 
+def test_duplicate_neurons_give_a_hidden_relabelling():
+    model = Model.from_arrays([[1], [2], [2]], [[1, -1, -1], [3, 1, -2], [3, -2, 1]], [[1, 2, 2], [0, -1, -1], [2, 1, 1]])
+    dec = decompose(model)
+    (sym,) = find_symmetries(dec)
+    assert sym.name == "hidden relabelling" and sym.hidden_map.permutation == (0, 2, 1)
+    check_symmetry_at_points(model, sym, random_points(3, 100, 0))
+    assert orbits(dec, (sym,)) == tuple((k,) for k in range(len(dec.pieces)))  # each piece maps to itself
+
+
 @pytest.mark.parametrize("model", [load_model("handcrafted:2"), symmetric_model(2, 3, (2, 1, 0), 0)],
                          ids=lambda m: m.name)
 def test_a_perturbed_model_has_no_exact_symmetry(model):

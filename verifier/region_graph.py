@@ -29,7 +29,7 @@ from typing import Hashable, Sequence
 import networkx as nx
 import ppl
 
-from .cones import cone, generators, is_full_dimensional, minimized_rows, sign_on_cone
+from .cones import cone, generators, half_space, is_full_dimensional, minimized_rows, sign_on_cone
 from .decomposition import Decomposition, Leaf, Node, Split
 from .errors import VerifierError
 from .exact import Matrix, integer_row
@@ -190,17 +190,17 @@ def _subtract(poly: ppl.C_Polyhedron, rows: Sequence[IntRow], n: int) -> list[pp
     """
     meet = ppl.C_Polyhedron(poly)
     for r in rows:
-        meet.add_constraint(ppl.Linear_Expression(list(r), 0) >= 0)
+        meet.add_constraint(half_space(r))
     if not is_full_dimensional(meet, n):
         return [poly]
     out = []
     prefix = ppl.C_Polyhedron(poly)
     for r in rows:
         outside = ppl.C_Polyhedron(prefix)
-        outside.add_constraint(ppl.Linear_Expression(list(r), 0) <= 0)
+        outside.add_constraint(half_space(tuple(-v for v in r)))
         if is_full_dimensional(outside, n):
             out.append(outside)
-        prefix.add_constraint(ppl.Linear_Expression(list(r), 0) >= 0)
+        prefix.add_constraint(half_space(r))
     return out
 
 
@@ -232,8 +232,9 @@ def merge_pieces(graph: nx.Graph, key: str = "logit_difference") -> Merging:
     ``key="logit_difference"`` merges pieces on which the prediction rule is the same linear
     comparison; ``key="logit_map"`` merges only identical logit maps.
     """
-    if graph.number_of_nodes() and key not in graph.nodes[next(iter(graph.nodes))]:
-        raise VerifierError(f"unknown merge key {key!r}; node attributes: {', '.join(graph.nodes[0])}")
+    first = next(iter(graph.nodes), None)
+    if first is not None and key not in graph.nodes[first]:
+        raise VerifierError(f"unknown merge key {key!r}; node attributes: {', '.join(graph.nodes[first])}")
     same = nx.Graph()
     same.add_nodes_from(graph.nodes)
     same.add_edges_from((i, j) for i, j in graph.edges if graph.nodes[i][key] == graph.nodes[j][key])

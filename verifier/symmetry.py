@@ -2,7 +2,8 @@
 
 An input map ``A`` (a signed permutation of the n positions) is a symmetry with output
 permutation ``tau`` when ``logits(A x)[r] = logits(x)[tau[r]]`` for every x. The candidates
-are the sign flip ``x -> -x``, the reversal of the sequence, and both.
+are the sign flip ``x -> -x``, the reversal of the sequence, both, and the identity together
+with a non-trivial relabelling of the hidden neurons (a "hidden relabelling").
 
 **Hidden conjugations.** Let ``M = P D`` (a permutation of the neurons, ``M e_i = d_i e_pi(i)``,
 with positive scales ``d_i``), so ``ReLU(M z) = M ReLU(z)``. For the sign flip (or identity)
