@@ -23,7 +23,6 @@ prediction rule is a single linear comparison.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Hashable, Sequence
 
 import networkx as nx
@@ -40,6 +39,7 @@ IntRow = tuple[int, ...]
 def logit_difference(logit_map: Matrix) -> Matrix:
     """Rows ``L_j - L_0`` for j = 1..n-1: the part of the logit map the prediction depends on.
 
+    >>> from fractions import Fraction
     >>> logit_difference(((Fraction(1), Fraction(2)), (Fraction(4), Fraction(0))))
     ((Fraction(3, 1), Fraction(-2, 1)),)
     """
