@@ -135,19 +135,21 @@ def _certify(args) -> Outcome:
 def _add_certify(sub):
     p = sub.add_parser("certify", help="prove the accuracy: exact decomposition + certified Gaussian measure")
     p.add_argument("model", help="model spec")
-    p.add_argument("--max-pieces", type=int, default=None, help="stop after this many linear pieces")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    _add_budget(p)
     p.add_argument("--certificate", metavar="FILE.json", default=None,
                    help="also write a self-contained proof certificate (check it with: verifier check FILE.json)")
     p.set_defaults(run=_certify)
 
 
+def _add_budget(p):
+    """Budget options: a long decomposition stops cleanly and reports what it could not resolve."""
+    p.add_argument("--max-pieces", type=int, default=None, help="stop the decomposition after this many pieces")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+
+
 def _progress(args) -> bool:
     """Progress bars go to stderr, only for people at a terminal."""
     return not args.json and sys.stderr.isatty()
-
-
-SUBCOMMANDS = [_add_info, _add_sample, _add_certify]
 
 
 def _train(args) -> Outcome:
@@ -241,8 +243,6 @@ def _add_perturb(sub):
     p.set_defaults(run=_perturb)
 
 
-SUBCOMMANDS += [_add_train, _add_perturb]
-
 
 def _decompose(args) -> Outcome:
     from .decomposition import decompose, delta_forms
@@ -274,12 +274,9 @@ def _decompose(args) -> Outcome:
 def _add_decompose(sub):
     p = sub.add_parser("decompose", help="split input space into the exact linear pieces (activation-pattern cones)")
     p.add_argument("model", help="model spec")
-    p.add_argument("--max-pieces", type=int, default=None, help="stop after this many pieces")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop after this long")
+    _add_budget(p)
     p.set_defaults(run=_decompose)
 
-
-SUBCOMMANDS += [_add_decompose]
 
 
 def _surprise(args) -> Outcome:
@@ -318,8 +315,7 @@ def _add_surprise(sub):
     p.add_argument("model", help="model spec")
     p.add_argument("--explanation", choices=["post", "brute-force"], default="post",
                    help="post: the AlgZoo post's style (n = 2); brute-force: the full certified decomposition")
-    p.add_argument("--max-pieces", type=int, default=None, help="stop the decomposition after this many pieces")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    _add_budget(p)
     p.set_defaults(run=_surprise)
 
 
@@ -343,8 +339,6 @@ def _add_claims(sub):
     p.add_argument("file", nargs="?", default=None, help="a claims TOML file (default: proofs/claims.toml)")
     p.set_defaults(run=_claims)
 
-
-SUBCOMMANDS += [_add_surprise, _add_claims]
 
 
 def _graph(args) -> Outcome:
@@ -415,12 +409,9 @@ def _graph(args) -> Outcome:
 def _add_graph(sub):
     p = sub.add_parser("graph", help="region graph of the pieces, merged regions, exact symmetries and orbits")
     p.add_argument("model", help="model spec")
-    p.add_argument("--max-pieces", type=int, default=None, help="stop the decomposition after this many pieces")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    _add_budget(p)
     p.set_defaults(run=_graph)
 
-
-SUBCOMMANDS += [_add_graph]
 
 
 def _check(args) -> Outcome:
@@ -435,8 +426,6 @@ def _add_check(sub):
     p.add_argument("file", help="a certificate written by: verifier certify MODEL --certificate FILE.json")
     p.set_defaults(run=_check)
 
-
-SUBCOMMANDS += [_add_check]
 
 
 def _report(args) -> Outcome:
@@ -455,16 +444,20 @@ def _add_report(sub):
     p.add_argument("--samples", type=int, default=1_000_000,
                    help="Monte Carlo samples for the comparison (default 10^6)")
     p.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (default 0)")
-    p.add_argument("--max-pieces", type=int, default=None, help="stop the decomposition after this many pieces")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    _add_budget(p)
     p.set_defaults(run=_report)
 
 
-SUBCOMMANDS += [_add_report]
+
+SUBCOMMANDS = [_add_info, _add_sample, _add_decompose, _add_graph, _add_certify, _add_check, _add_report,
+               _add_surprise, _add_claims, _add_train, _add_perturb]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="verifier", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="verifier",
+        description="Exact polyhedral verifier for small ReLU RNNs (ARC's AlgZoo): certified accuracy, "
+                    "proof certificates, reports and surprise accounting.")
     parser.add_argument("--version", action="version", version=f"verifier {__version__}")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON")
     sub = parser.add_subparsers(dest="command", required=True)
