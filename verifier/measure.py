@@ -51,8 +51,6 @@ from typing import Iterable, Iterator, Sequence
 import flint
 import numpy as np
 import ppl
-from scipy.special import ndtr, ndtri
-from scipy.stats import qmc
 
 from .errors import VerifierError
 from .exact import decimal_bound, integer_row
@@ -461,6 +459,8 @@ def _genz_orthant(factors: np.ndarray, u: np.ndarray) -> np.ndarray:
     reads ``z_i <= -sum_{j<i} M_ij z_j``; the integrand is the product of these conditional
     probabilities, each earlier ``z_j`` drawn from its truncated normal by inversion.
     """
+    from scipy.special import ndtr, ndtri  # here, like qmc: certified measures never need scipy
+
     count, k, _ = factors.shape
     shape = (count,) + u.shape[:-1]
     value = np.full(shape, 0.5)
@@ -479,6 +479,8 @@ def _genz_orthant(factors: np.ndarray, u: np.ndarray) -> np.ndarray:
 @lru_cache(maxsize=None)
 def _sobol_digits(dim: int, points: int) -> np.ndarray:
     """A fixed scrambled Sobol point set as ``_SOBOL_BITS``-bit integers (randomized per use)."""
+    from scipy.stats import qmc  # here: importing scipy.stats costs ~1.5 s and only estimates need it
+
     unit = qmc.Sobol(dim, scramble=True, bits=_SOBOL_BITS, seed=20240601).random_base2(points.bit_length() - 1)
     digits = np.floor(unit * 2.0**_SOBOL_BITS).astype(np.uint64)
     digits.setflags(write=False)

@@ -51,7 +51,6 @@ from typing import Sequence
 
 import numpy as np
 import ppl
-from scipy.optimize import linear_sum_assignment
 
 from .cones import cone, half_space, is_full_dimensional
 from .decomposition import Decomposition
@@ -430,6 +429,8 @@ def nearest_conjugation(model: Model, sign: int) -> ApproximateConjugation | Non
         m[p, np.arange(model.d)] = d
         mapped = w_oh @ m
         cost = np.abs(mapped[:, None, :] - w_oh[None, :, :]).max(axis=2)
+        from scipy.optimize import linear_sum_assignment  # only the approximate (float) search needs it
+
         rows, tau = linear_sum_assignment(cost)
         deviation = max(np.abs(m @ w_hi - sign * w_hi).max() / scale[0],
                         np.abs(m @ w_hh - w_hh @ m).max() / scale[1],
