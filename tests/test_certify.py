@@ -141,3 +141,16 @@ def test_m22_closed_form_is_the_posts_two_near_equal_wedges(m22_path):
     for piece in {name[3:] for name in by_name}:
         a0, a1 = by_name[f"a0_{piece}"], by_name[f"a1_{piece}"]
         assert 0 < abs(a0 - a1) / max(a0, a1) < 2 ** -10  # near-equal to about 1 part in 2^11
+
+
+@pytest.mark.slow
+def test_trained_4_3_and_noisy_copies_agree_with_10m_samples():
+    """Issue 4's bar: d=4, n=3 trained models and ARC-style noisy copies, certified to < 1e-12 and
+    within 4 standard errors of 10^7-sample Monte Carlo."""
+    from verifier.perturb import perturb
+
+    parent = load_model("trained:4:3")
+    for k, model in enumerate([parent, *perturb(parent, 0.05, 2, seed=7)]):
+        cert = certify(model)
+        assert cert.certified and cert.error_rate.hi - cert.error_rate.lo < 1e-12
+        assert_within(cert, estimate_accuracy(model, 10_000_000, seed=100 + k))
