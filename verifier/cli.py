@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
@@ -478,10 +479,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("verifier: interrupted", file=sys.stderr)
         return 130
-    if args.json:
-        print(json.dumps(outcome.data, indent=2, default=_json_default))
-    else:
-        print(outcome.text)
+    try:
+        print(json.dumps(outcome.data, indent=2, default=_json_default) if args.json else outcome.text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # e.g. piped into `head`: not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return outcome.exit_code
 
 
