@@ -121,10 +121,10 @@ def _certify(args) -> Outcome:
         lines.append(f"PARTIAL: {cert.decomposition.stop_reason}; {len(cert.decomposition.unresolved)} cones"
                      f" unresolved, their mass <= {float(cert.unresolved.hi):.3g} widens both intervals")
     if breakdown:
-        lines.append("error by (position of the inputs above the target -> target position):")
+        lines.append("error mass by order cell (which inputs lie above the target, and the target's position):")
         for cell, meas in by_cell.items():
-            above = ",".join(map(str, cell.above))
-            lines.append(f"  above {above:>5} -> {cell.target}: {float(meas.lo):.6e} .. {float(meas.hi):.6e}")
+            above = "nothing" if not cell.above else ",".join(f"x{a}" for a in cell.above)
+            lines.append(f"  {above:>9} above target x{cell.target}: {meas.lo_str(7)} .. {meas.hi_str(7)}")
     if args.certificate:
         from .certificate import write_certificate
 
