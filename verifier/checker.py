@@ -51,7 +51,7 @@ from .exact import Matrix, decimal_bound, exact_rational, integer_row, rational_
 from .measure import Measure, cone_measure
 from .model import Model
 from .tasks import get_task
-from .weightfile import model_from_json, model_to_json
+from .weightfile import model_from_json, model_to_json, read_limited
 
 FORMAT = "verifier-certificate"
 VERSION = 1
@@ -307,16 +307,6 @@ def _parse(text: str | bytes):
 def _as_json(value):
     """A JSON value as the checker reads it from a file (floats as Decimals)."""
     return _parse(json.dumps(value, allow_nan=False))
-
-
-def _read(path: Path) -> bytes:
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise LoadError(f"{path}: file too large ({size} bytes) for a certificate")
-        return path.read_bytes()
-    except OSError as e:
-        raise LoadError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def _object(value, keys: Sequence[str], where: str) -> dict:
@@ -710,7 +700,7 @@ def check_certificate(doc_or_path) -> CheckReport:
     """
     start = time.perf_counter()
     if isinstance(doc_or_path, (str, Path)):
-        raw = _read(Path(doc_or_path))
+        raw = read_limited(Path(doc_or_path), limit=MAX_FILE_BYTES, what="a certificate")
         try:
             doc = _parse(raw)
         except (ValueError, UnicodeDecodeError, RecursionError) as e:

@@ -22,7 +22,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .errors import LoadError
-from .weightfile import MAX_FILE_BYTES
+from .weightfile import MAX_FILE_BYTES, read_limited
 
 MAX_PICKLE_BYTES = 1 << 20
 MAX_DIMS = 8
@@ -59,14 +59,7 @@ def read_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     views outside their storage, non-float tensors, oversized files.
     """
     path = Path(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise LoadError(f"{path}: file too large ({size} bytes) for an RNN weight file")
-        raw = path.read_bytes()
-    except OSError as e:
-        raise LoadError(f"{path}: cannot read ({e.strerror or e})") from None
-    return parse_state_dict(raw, str(path))
+    return parse_state_dict(read_limited(path), str(path))
 
 
 def parse_state_dict(raw: bytes, label: str = "<bytes>") -> dict[str, np.ndarray]:

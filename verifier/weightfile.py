@@ -60,11 +60,12 @@ def save_json(model: Model, path: str | Path, meta: dict | None = None) -> Path:
     return path
 
 
-def _read_limited(path: Path) -> bytes:
+def read_limited(path: Path, *, limit: int = MAX_FILE_BYTES, what: str = "an RNN weight file") -> bytes:
+    """A file's bytes, refusing files over ``limit`` (weight files and certificates are small)."""
     try:
         size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise LoadError(f"{path}: file too large ({size} bytes) for an RNN weight file")
+        if size > limit:
+            raise LoadError(f"{path}: file too large ({size} bytes) for {what}")
         return path.read_bytes()
     except OSError as e:
         raise LoadError(f"{path}: cannot read ({e.strerror or e})") from None
@@ -96,7 +97,7 @@ def model_from_json(doc, name: str) -> Model:
 
 def load_json(path: str | Path) -> Model:
     path = Path(path)
-    raw = _read_limited(path)
+    raw = read_limited(path)
     try:
         doc = json.loads(raw, parse_float=Decimal, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as e:
@@ -116,7 +117,7 @@ NPZ_KEYS = {"W_hi": ("W_hi", "weight_ih_l0", "rnn.weight_ih_l0"),
 def load_npz(path: str | Path, task: str = "2nd_argmax") -> Model:
     """Load ``W_hi``, ``W_hh``, ``W_oh`` (or the PyTorch key names) from an ``.npz`` (no pickles)."""
     path = Path(path)
-    _read_limited(path)
+    read_limited(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             found = {}
