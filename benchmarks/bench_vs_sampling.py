@@ -55,7 +55,7 @@ from verifier.sampling import correct, estimate_accuracy  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 M22_FILE = "2nd_argmax_2_2_1073741824_2.pth"
-DEFAULT_PARENTS = ("m22", "trained:4:3")
+DEFAULT_PARENTS = ("m22", "trained:4:3", "handcrafted:3")
 FALLBACK_D4N3 = "handcrafted:3"
 DEFAULT_BUDGETS = tuple(10**k for k in range(2, 8))
 QUICK_BUDGETS = tuple(10**k for k in range(2, 6))
@@ -279,8 +279,9 @@ def plot(results: list[dict], path: Path) -> None:
                      markeredgewidth=2)
             y = max(v["rms_width"], min(widths))
             bottom.plot([verifier_x[col]], [y], "*", color=c, markersize=16)
-            bottom.annotate(f"verifier, {r['label']}: error <= {v['rms_width']:.0e}", (verifier_x[col], y),
-                            textcoords="offset points", xytext=(-10, 10), ha="right", fontsize=8, color=c)
+            dx, dy, align = ((-10, 10, "right"), (10, 10, "left"), (-10, -16, "right"))[i % 3]
+            bottom.annotate(f"<= {v['rms_width']:.0e}", (verifier_x[col], y), textcoords="offset points",
+                            xytext=(dx, dy), ha=align, fontsize=8.5, color=c, fontweight="bold")
             for ax in (top, bottom):
                 ax.axvline(verifier_x[col], color=c, lw=0.8, ls="--", alpha=0.6)
     for label, ops, est_rms, samp_rms in ARC_M43:
@@ -347,7 +348,7 @@ def machine() -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parents", default=",".join(DEFAULT_PARENTS),
-                        help="comma-separated model specs; m22 = the real M2,2 (default: m22,trained:4:3)")
+                        help="comma-separated model specs; m22 = the real M2,2 (default: m22,trained:4:3,handcrafted:3)")
     parser.add_argument("--copies", "-K", type=int, default=None, help="noisy copies per parent (default 64; 8 quick)")
     parser.add_argument("--sigma", type=float, default=0.05, help="noise standard deviation (default 0.05, as ARC)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noisy copies and of the sampling")
@@ -357,6 +358,8 @@ def main(argv=None) -> int:
     parser.add_argument("--max-samples", type=float, default=4e7,
                         help="cap on the total samples per budget across copies and seeds (default 4e7)")
     parser.add_argument("--quick", action="store_true", help="K=8, budgets up to 1e5 (checks the script runs)")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw error_vs_compute.png from the vs_sampling.json in --out")
     parser.add_argument("--out", type=Path, default=None,
                         help="write vs_sampling.txt/.json and error_vs_compute.png here "
                              "(default benchmarks/results; nothing with --quick)")
@@ -369,6 +372,11 @@ def main(argv=None) -> int:
         parser.error("--copies, --seeds and --max-samples must be positive, --seed non-negative")
     out = args.out if args.out is not None or args.quick else REPO / "benchmarks" / "results"
 
+    if args.replot:
+        out = out or REPO / "benchmarks" / "results"
+        plot(json.loads((out / "vs_sampling.json").read_text())["results"], out / "error_vs_compute.png")
+        print(f"wrote {out / 'error_vs_compute.png'}")
+        return 0
     start = time.perf_counter()
     header = [f"verifier vs sampling: {args.copies} noisy copies per parent, sigma {args.sigma:g}, seed {args.seed}, "
               f"{args.seeds} sampling seeds per copy, at most {args.max_samples:.0e} samples per budget", machine()]
