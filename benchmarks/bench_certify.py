@@ -104,10 +104,9 @@ def _worker(model: Model, budget: float, reps: int, conn) -> None:
     """Child process: report the pieces and cones first, then the certify runs (see ``measure_row``)."""
     start = time.perf_counter()
     dec = decompose(model, max_seconds=budget / 2)
+    conn.send({"pieces": len(dec.pieces), "complete": dec.complete, "decomp_s": dec.seconds})
     outcomes_start = time.perf_counter()
-    cones = len(outcome_cones(dec))
-    conn.send({"pieces": len(dec.pieces), "complete": dec.complete, "decomp_s": dec.seconds, "cones": cones,
-               "outcomes_s": time.perf_counter() - outcomes_start})
+    conn.send({"cones": len(outcome_cones(dec)), "outcomes_s": time.perf_counter() - outcomes_start})
     runs = []
     for _ in range(reps):
         t0 = time.perf_counter()
@@ -156,7 +155,8 @@ def row_note(r: dict, budget: float, n: int) -> str:
     elif not r["complete"]:
         notes.append(f"BUDGET HIT: decomposition stopped at {budget / 2:g} s (pieces are a lower bound)")
     if r["timed_out"] and "pieces" in r:
-        notes.append(f"BUDGET HIT ({budget:g} s): measures not finished, certify time > budget")
+        stage = "measures" if "cones" in r else "outcome cones"
+        notes.append(f"BUDGET HIT ({budget:g} s): {stage} not finished, certify time > budget")
     if not r["timed_out"] and not r["certified"]:
         notes.append("n >= 4: measures are QMC estimates" if n >= 4 else "estimated")
     return "; ".join(notes) or "ok"
