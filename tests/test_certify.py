@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from verifier.certify import certify
 from verifier.loading import load_model
 from verifier.model import Model
-from verifier.outcome import outcome_cones
 from verifier.sampling import estimate_accuracy
 
 PERFECT = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="perfect")
@@ -95,7 +94,7 @@ def test_small_integer_models_partition_the_probability(d, n, ws):
     # one exact spot check per model: a random rational point's verdict matches the cone containing it
     rng = np.random.default_rng(sum(ws) + 17)
     x = [Fraction(int(v), 1000) for v in rng.integers(-5000, 5000, size=n)]
-    hits = [o for o in outcome_cones(cert.decomposition)
+    hits = [o for o in cert.outcomes
             if all(sum(r[i] * x[i] for i in range(n)) > 0 for r in o.constraints)]
     assert len(hits) <= 1
     if hits:
@@ -154,3 +153,20 @@ def test_trained_4_3_and_noisy_copies_agree_with_10m_samples():
         cert = certify(model)
         assert cert.certified and cert.error_rate.hi - cert.error_rate.lo < 1e-12
         assert_within(cert, estimate_accuracy(model, 10_000_000, seed=100 + k))
+
+
+def test_time_budget_covers_the_outcome_stage_and_stays_true():
+    """A budget that runs out after the decomposition leaves pieces unsplit: still a true interval."""
+    model = random_model(6, 4, 3)
+    full = certify(model)
+    part = certify(model, max_seconds=0)
+    assert not part.complete and "budget" in part.stop_reason
+    assert part.error_rate.lo <= full.error_rate.lo and full.error_rate.hi <= part.error_rate.hi
+    assert part.accuracy.lo + part.error_rate.lo <= 1 <= part.accuracy.hi + part.error_rate.hi
+
+
+def test_m1610_with_a_budget_stops_cleanly(m1610_path):
+    """M16,10 cannot be enumerated: with a budget certify returns a true, wide, estimated answer."""
+    cert = certify(m1610_path, max_pieces=3, max_seconds=20)
+    assert not cert.complete and not cert.certified
+    assert cert.accuracy.lo <= 0.953 <= cert.accuracy.hi

@@ -64,6 +64,9 @@ def _tree_nodes(dec) -> list[dict]:
 
 def certificate_document(cert: Certification) -> dict:
     """The certificate of a certification, as a JSON-ready dict (see the module docstring)."""
+    if cert.unsplit:
+        raise VerifierError(f"no certificate: {cert.stop_reason}; every piece needs its outcome cones"
+                            " (raise --max-seconds, or set a piece budget with --max-pieces instead)")
     model, dec = cert.model, cert.decomposition
     n = model.n
     weights = {k: v for k, v in model_to_json(model).items() if k not in ("name", "meta")}

@@ -93,7 +93,7 @@ def _certify(args) -> Outcome:
     kind = "certified" if cert.certified else "ESTIMATED (not certified: n >= 4 cones have no closed form)"
     data = {"model": m.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
             "accuracy": interval(acc), "error_rate": interval(err), "certified": cert.certified,
-            "complete": cert.complete, "stop_reason": cert.decomposition.stop_reason,
+            "complete": cert.complete, "stop_reason": cert.stop_reason,
             "pieces": len(cert.decomposition.pieces), "cones": len(cert.outcomes),
             "error_cones": sum(not o.correct for o in cert.outcomes),
             "unresolved": len(cert.decomposition.unresolved), "seconds": cert.seconds,
@@ -104,7 +104,8 @@ def _certify(args) -> Outcome:
         f" ({data['error_cones']} error), {cert.seconds:.3f} s",
         f"accuracy   in [{acc.lo_str(17)}, {acc.hi_str(17)}]  ({kind})",
         f"error rate in [{err.lo_str(17)}, {err.hi_str(17)}]"
-        f"  = {one_in(float(err.hi + err.lo) / 2)}  (width {float(err.hi - err.lo):.1e})",
+        + (f"  = {one_in(float(err.hi + err.lo) / 2)}" if err.hi - err.lo < (err.hi + err.lo) / 20 else "")
+        + f"  (width {float(err.hi - err.lo):.1e})",
     ]
     if m.n == 2 and cert.complete:
         from .closed_form import error_closed_form
@@ -118,8 +119,8 @@ def _certify(args) -> Outcome:
             lines.append("  with " + ", ".join(f"{k} = {float(v):.10g}" for k, v in form.values.items())
                          + f"  ->  {form.evaluate(20)}")
     if not cert.complete:
-        lines.append(f"PARTIAL: {cert.decomposition.stop_reason}; {len(cert.decomposition.unresolved)} cones"
-                     f" unresolved, their mass <= {float(cert.unresolved.hi):.3g} widens both intervals")
+        lines.append(f"PARTIAL: {cert.stop_reason}; the undecided mass (<= {float(cert.unresolved.hi):.3g})"
+                     " widens both intervals")
     if breakdown:
         lines.append("error mass by order cell (which inputs lie above the target, and the target's position):")
         for cell, meas in by_cell.items():

@@ -30,6 +30,9 @@ the whole cone's measure; the replicates' spread gives the standard error, and t
 interval is estimate +- 4 standard errors clipped to [0, 1], marked ``certified=False``
 (method ``qmc-estimate``). Defaults (256 points x 16 shifts) give standard errors around
 1e-5..1e-4 in a few milliseconds per 4D cone; ``points`` buys accuracy (error ~ 1/points).
+A cone with more than 4k extreme rays (pieces of M16,10 have 512 in R^10) would need a huge
+triangulation; it gets plain hit-or-miss Monte Carlo over its facet inequalities instead
+(2^16 samples, method ``mc-estimate``).
 
 >>> m = cone_measure([(1, 0, 0), (0, 1, 0), (0, 0, 1)], 3)
 >>> m.certified, m.method, m.lo <= Fraction(1, 8) <= m.hi, m.width < 1e-30
@@ -310,10 +313,16 @@ def _dyadic(exact: flint.arb) -> Fraction:
 _SOBOL_BITS = 32
 
 
+_MAX_RAYS_PER_DIMENSION = 4  # beyond k * 4 extreme rays a triangulation gets too large: sample instead
+_HIT_OR_MISS_SAMPLES = 1 << 16
+
+
 def _estimated_measure(rays, lines, normals, k: int, points: int, replicates: int, seed: int | None) -> Measure:
     if seed is None:
         digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
         seed = int.from_bytes(digest, "big")
+    if len(rays) > _MAX_RAYS_PER_DIMENSION * k:
+        return _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES, seed)
     gram = _balanced(_projected_gram(rays, lines))
     tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
     simplices = _pulling_triangulation(frozenset(range(len(rays))), k, tight, gram)
@@ -329,6 +338,22 @@ def _estimated_measure(rays, lines, normals, k: int, points: int, replicates: in
     lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
     hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
     return Measure(lo, hi, False, "qmc-estimate", estimate, stderr)
+
+
+def _hit_or_miss_measure(normals, samples: int, seed: int) -> Measure:
+    """Plain Monte Carlo for cones with very many extreme rays (e.g. 512 in R^10): the share of
+    Gaussian points satisfying every facet inequality. The standard error uses (h+1)/(N+2) so
+    that a cone no sample hits still gets an honest, nonzero error bar."""
+    rows = np.array([[float(v) for v in a] for a in normals])
+    rows /= np.abs(rows).max(axis=1, keepdims=True)
+    x = np.random.default_rng(seed).standard_normal((samples, rows.shape[1]))
+    hits = int(np.count_nonzero((x @ rows.T >= 0).all(axis=1)))
+    estimate = hits / samples
+    smoothed = (hits + 1) / (samples + 2)
+    stderr = math.sqrt(smoothed * (1 - smoothed) / samples)
+    lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
+    hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
+    return Measure(lo, hi, False, "mc-estimate", estimate, stderr)
 
 
 def _projected_gram(rays, lines) -> flint.fmpq_mat:

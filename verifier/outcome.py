@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .cones import cone, generators, is_full_dimensional, minimized_rows, sign_on_cone
-from .decomposition import Decomposition, Piece
+from .decomposition import Piece
 from .exact import integer_row
 from .tasks import OrderCell
 
@@ -93,13 +93,3 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
         if correct:
             out.append(_outcome(index, cell, True, current))
     return out
-
-
-def outcome_cones(decomposition: Decomposition) -> tuple[OutcomeCone, ...]:
-    """All correct and error cones of a decomposition (its resolved pieces)."""
-    model = decomposition.model
-    cells = tuple(model.task.cells(model.n))
-    out: list[OutcomeCone] = []
-    for index, piece in enumerate(decomposition.pieces):
-        out.extend(piece_outcomes(index, piece, cells, model.n))
-    return tuple(out)

@@ -259,7 +259,7 @@ def _accuracy_section(cert: Certification) -> list:
              "outward."),
     ]
     if not cert.complete:
-        blocks.append(Para(f"**Partial**: {cert.decomposition.stop_reason}. The unresolved mass "
+        blocks.append(Para(f"**Partial**: {cert.stop_reason}. The unresolved mass "
                            f"<= {decimal_bound(cert.unresolved.hi, 6, up=True)} widens both intervals."))
     return blocks
 
