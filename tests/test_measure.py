@@ -385,3 +385,28 @@ def test_bad_options_are_verifier_errors():
     for options in ({"points": 100}, {"replicates": 1}, {"prec_bits": 8}):
         with pytest.raises(VerifierError):
             cone_measure([(1, 0)], 2, **options)
+
+
+def test_cone_with_many_rays_gets_a_monte_carlo_estimate():
+    """More than 4k extreme rays: hit-or-miss sampling instead of a huge triangulation."""
+    rng = np.random.default_rng(11)
+    # 40 rays on a circular cone's boundary around (1, 0, 0, 0): all extreme
+    v = rng.standard_normal((40, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    rays = [(10_000, *(int(round(3000 * c)) for c in row)) for row in v]
+    m = generators_measure(rays, [], 4)
+    assert not m.certified and m.method == "mc-estimate" and m.stderr > 0
+    poly_rows = _cone_rows_from_rays(rays, 4)
+    x = rng.standard_normal((400_000, 4))
+    p = float(((x @ np.array(poly_rows, dtype=float).T) >= 0).all(axis=1).mean())
+    assert abs(m.estimate - p) < 4 * math.hypot(m.stderr, math.sqrt(p * (1 - p) / len(x)))
+    assert 0 < p < 0.1
+
+
+def _cone_rows_from_rays(rays, n):
+    import ppl
+
+    gens = ppl.Generator_System(ppl.point(ppl.Linear_Expression([0] * n, 0)))
+    for r in rays:
+        gens.insert(ppl.ray(ppl.Linear_Expression(list(r), 0)))
+    return [tuple(int(c) for c in con.coefficients()) for con in ppl.C_Polyhedron(gens).minimized_constraints()]
