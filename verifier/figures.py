@@ -424,28 +424,28 @@ def _draw_graticule(ax) -> None:
 
 # -- every n ----------------------------------------------------------------------------
 
-def measure_figure(piece_measures: Sequence[Measure], outcomes, measures, path: Path, title: str) -> Path:
+def measure_figure(piece_measures: dict[int, Measure], outcomes, measures, path: Path, title: str) -> Path:
     """Bar charts (log scale) of each piece's measure and each error cone's, with interval error bars."""
     errors = [(f"{label}\nP{o.piece}", m) for label, o, m in zip(error_labels(outcomes), outcomes, measures) if label]
     fig, axes = plt.subplots(2 if errors else 1, 1, figsize=(11, 8 if errors else 4.5), squeeze=False)
     fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.1, hspace=0.55)
-    _bars(axes[0, 0], 0, [f"P{k}" for k in range(len(piece_measures))], piece_measures, "#4c72b0",
-          f"measure of each linear piece ({len(piece_measures)} pieces)")
+    _bars(axes[0, 0], list(piece_measures), [f"P{k}" for k in piece_measures], list(piece_measures.values()),
+          "#4c72b0", f"measure of each linear piece ({len(piece_measures)} pieces)")
     if errors:
-        _bars(axes[1, 0], 1, [label for label, _ in errors], [m for _, m in errors], ERROR_COLOR,
-              f"measure of each error cone ({len(errors)} cones)")
+        _bars(axes[1, 0], list(range(1, len(errors) + 1)), [label for label, _ in errors], [m for _, m in errors],
+              ERROR_COLOR, f"measure of each error cone ({len(errors)} cones)")
     fig.suptitle(title, fontsize=13)
     return _save(fig, path)
 
 
-def _bars(ax, first: int, labels, ms: Sequence[Measure], color: str, title: str) -> None:
-    """Bars at x = first, first + 1, ... (the numbers in the labels P0.. or E1..)."""
+def _bars(ax, positions: Sequence[int], labels, ms: Sequence[Measure], color: str, title: str) -> None:
+    """Bars at x = positions (the numbers in the labels P0.. or E1..)."""
     est = np.array([max(m.estimate, 0.0) for m in ms])
     lo = np.array([float(m.lo) for m in ms])
     hi = np.array([float(m.hi) for m in ms])
     positive = est[est > 0]
     log = positive.size > 0 and positive.max() / positive.min() > 50
-    x = np.arange(first, first + len(ms))
+    x = np.array(positions)
     ax.bar(x, est, color=color, width=0.75)
     if len(ms) <= 24:
         for xi, v in zip(x, est):
