@@ -140,3 +140,13 @@ def test_algzoo_dir_expansion(tmp_path, monkeypatch):
     assert c.model == str(tmp_path / "none.pth")
     (result,) = check_claims((c,))
     assert result.verdict == "skipped" and "none.pth" in result.reason
+
+
+def test_default_claims_file_is_the_one_in_proofs():
+    """`verifier claims` reads proofs/claims.toml through package data, so installed wheels have it too."""
+    from pathlib import Path
+
+    from verifier.claims import DEFAULT_CLAIMS
+
+    repo = Path(__file__).resolve().parent.parent
+    assert DEFAULT_CLAIMS.read_text() == (repo / "proofs" / "claims.toml").read_text()

@@ -40,7 +40,9 @@ from .sampling import estimate_accuracy
 from .standardize import pattern_text, standardize
 from .surprise import delta_regions, post_ledger
 
-DEFAULT_CLAIMS = Path(__file__).resolve().parent.parent / "proofs" / "claims.toml"
+# proofs/claims.toml, reached through the package's data/claims.toml (a symlink in the source
+# tree, a copy in an installed wheel), so `verifier claims` works in both.
+DEFAULT_CLAIMS = Path(__file__).parent / "data" / "claims.toml"
 CLAIM_KEYS = {"id", "model", "quantity", "expected", "label", "tolerance", "relative_tolerance", "options", "words", "source"}
 
 
