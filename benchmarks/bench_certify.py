@@ -20,15 +20,12 @@ BLAS runs single-threaded (the verifier is single-threaded too). Full runs write
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from benchmark_env import machine  # first: it pins BLAS to one thread before numpy loads
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import multiprocessing  # noqa: E402
-import platform  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -220,12 +217,6 @@ def targets(records: list[dict]) -> list[str]:
         check(f"d=4,n=3 full certify, slowest of {len(d4n3)} models ({worst_cert['model']})",
               worst_cert["certify_s"], D4N3_CERTIFY_TARGET)
     return lines
-
-
-def machine() -> str:
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return (f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"load average at start {load}")
 
 
 def main(argv=None) -> int:

@@ -30,15 +30,12 @@ BLAS runs single-threaded (the verifier is single-threaded too). Full runs write
 
 from __future__ import annotations
 
-import os
-
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+from benchmark_env import machine  # first: it pins BLAS to one thread before numpy loads
 
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
-import platform  # noqa: E402
+import os  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -339,12 +336,6 @@ def parse_budgets(text: str) -> tuple[int, ...]:
     if not budgets or min(budgets) < 1:
         raise argparse.ArgumentTypeError("budgets must be positive")
     return budgets
-
-
-def machine() -> str:
-    load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    return (f"machine: {platform.machine()} {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"load average at start {load}")
 
 
 def main(argv=None) -> int:
