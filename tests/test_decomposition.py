@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from verifier import cli
 from verifier.cones import (contains, cone, generators, interior_point, is_full_dimensional, minimized_rows,
                             sign_on_cone)
-from verifier.decomposition import Leaf, Split, Unresolved, decompose, delta_forms, locate
+from verifier.decomposition import Leaf, Split, decompose, delta_forms, locate
 from verifier.errors import VerifierError
 from verifier.exact import integer_row
 from verifier.loading import load_model

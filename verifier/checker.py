@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Sequence
 
 from .cones import cone, generators, is_full_dimensional, minimized_rows
-from .errors import LoadError, VerifierError
+from .errors import VerifierError
 from .exact import Matrix, decimal_bound, exact_rational, integer_row, rational_str
 from .measure import Measure, cone_measure
 from .model import Model
@@ -329,7 +329,7 @@ def _int(value, where: str, lo: int = 0, hi: int | None = None) -> int:
 
 def _list(value, where: str, length: int | None = None) -> list:
     if not isinstance(value, list) or (length is not None and len(value) != length):
-        raise _Malformed(where, f"expected a list" + (f" of length {length}" if length is not None else ""))
+        raise _Malformed(where, "expected a list" + (f" of length {length}" if length is not None else ""))
     return value
 
 
@@ -490,7 +490,6 @@ class _Checker:
 
     # -- the split tree --
     def check_tree(self, nodes, pieces: int, unresolved: int) -> None:
-        n, d = self.model.n, self.model.d
         nodes = _list(nodes, "tree")
         if not nodes:
             raise _Malformed("tree", "empty tree")

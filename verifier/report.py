@@ -169,8 +169,8 @@ def _standardized_section(std: Standardized, points, pieces: int) -> list:
              "W'_oh = W_oh C^-1 with C = diag(c). Since ReLU(c z) = c ReLU(z) for c > 0, the hidden states "
              "become C h_t and the logits are unchanged, for every input."),
         Para(f"Exact scales: {scales}."),
-        Para(f"**Verified exactly**: every c_i > 0, the three identities hold entry by entry in rational "
-             f"arithmetic, and the exact logits of both models agree at an interior point of "
+        Para("**Verified exactly**: every c_i > 0, the three identities hold entry by entry in rational "
+             "arithmetic, and the exact logits of both models agree at an interior point of "
              + (f"each of the {pieces} linear pieces." if len(points) == pieces else
                 f"the first {len(points)} of the {pieces} linear pieces (a spot check: the identities are the proof).")),
         Code(f"W'_hi =\n{_matrix_text(s.w_hi)}\nW'_hh =\n{_matrix_text(s.w_hh)}\nW'_oh =\n{_matrix_text(s.w_oh)}"),
@@ -402,7 +402,7 @@ def build_report(model_or_spec, out_dir: Path, *, samples: int = 10**6, seed: in
     """Certify the model, draw the figures into ``out_dir`` and return (the document's blocks, figure files)."""
     spec = model_or_spec if isinstance(model_or_spec, str) else load_model(model_or_spec).name
     cert = certify(model_or_spec, max_pieces=max_pieces, max_seconds=max_seconds)
-    model, n = cert.model, cert.model.n
+    model = cert.model
     piece_measures = _piece_measures(cert)
     points = [p.interior for p in cert.decomposition.pieces[:MAX_EQUIVALENCE_POINTS]]
     err = cert.error_rate
