@@ -34,11 +34,11 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from verifier.certify import certify  # noqa: E402
-from verifier.decomposition import decompose  # noqa: E402
+from verifier.geometry.decomposition import decompose  # noqa: E402
 from verifier.errors import VerifierError  # noqa: E402
-from verifier.loading import load_model  # noqa: E402
-from verifier.model import Model  # noqa: E402
-from verifier.outcome import piece_outcomes  # noqa: E402
+from verifier.models.loading import load_model  # noqa: E402
+from verifier.models.model import Model  # noqa: E402
+from verifier.geometry.outcome import piece_outcomes  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 M22_FILE = "2nd_argmax_2_2_1073741824_2.pth"

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from verifier.decomposition import decompose
+from verifier.geometry.decomposition import decompose
 from verifier.errors import VerifierError
-from verifier.loading import load_model, trained_models
-from verifier.model import Model
+from verifier.models.loading import load_model, trained_models
+from verifier.models.model import Model
 
 REPO = Path(__file__).resolve().parent.parent
 M22_FILE = "2nd_argmax_2_2_1073741824_2.pth"

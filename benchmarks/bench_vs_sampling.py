@@ -4,9 +4,9 @@ ARC judges an accuracy estimator by its root mean squared error versus compute, 
 noisy copies of a model (i.i.d. ``N(0, sigma^2)`` noise on every weight; they used 256 copies of
 M4,3 with sigma = 0.05). For each parent model this script
 
-1. makes K noisy float32 copies (``verifier.perturb``) and certifies each one; the certified
+1. makes K noisy float32 copies (``verifier.models.perturb``) and certifies each one; the certified
    accuracy is the truth up to its interval width (the verifier's error: zero up to the width);
-2. estimates each copy's accuracy by sampling (``verifier.sampling.estimate_accuracy``) at
+2. estimates each copy's accuracy by sampling (``verifier.estimate.sampling.estimate_accuracy``) at
    log-spaced budgets, several seeds per copy, and reports the RMS error against the certified
    value, the wall time per estimate, and the binomial prediction ``sqrt(mean p(1-p) / N)``;
 3. gives sampling exactly the verifier's wall time on each copy (it draws batches until the
@@ -46,10 +46,10 @@ import numpy as np  # noqa: E402
 
 from verifier.certify import certify  # noqa: E402
 from verifier.errors import VerifierError  # noqa: E402
-from verifier.loading import load_model  # noqa: E402
-from verifier.model import Model  # noqa: E402
-from verifier.perturb import perturb  # noqa: E402
-from verifier.sampling import correct, estimate_accuracy  # noqa: E402
+from verifier.models.loading import load_model  # noqa: E402
+from verifier.models.model import Model  # noqa: E402
+from verifier.models.perturb import perturb  # noqa: E402
+from verifier.estimate.sampling import correct, estimate_accuracy  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 M22_FILE = "2nd_argmax_2_2_1073741824_2.pth"

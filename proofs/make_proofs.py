@@ -1,7 +1,7 @@
 """Regenerate the committed proof reports: ``python proofs/make_proofs.py [NAME ...]``.
 
 Each folder ``proofs/NAME/`` holds ``report.md``, a standalone ``report.html`` and the figures,
-written by :func:`verifier.report.render_report` with fixed seeds, so the output is
+written by :func:`verifier.present.report.render_report` with fixed seeds, so the output is
 deterministic; ``tests/test_report.py`` regenerates them and fails when they are stale. A model
 that is not available here (AlgZoo's weights outside the repo, or a shipped model not added
 yet) is skipped with the reason. The real M2,2 is read from ``$ALGZOO_DIR`` (default
@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 
 from verifier.errors import LoadError
-from verifier.loading import load_model
-from verifier.report import ReportFiles, render_report
+from verifier.models.loading import load_model
+from verifier.present.report import ReportFiles, render_report
 
 REPO = Path(__file__).resolve().parent.parent
 PROOFS_DIR = REPO / "proofs"

@@ -15,15 +15,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from verifier.certificate import certificate_document, dumps_certificate, write_certificate
+from verifier.proof.certificate import certificate_document, dumps_certificate, write_certificate
 from verifier.certify import certify
-from verifier.checker import CheckReport, check_certificate, outcome_cones, piece_maps, sign_holds
+from verifier.proof.checker import CheckReport, check_certificate, outcome_cones, piece_maps, sign_holds
 from verifier.cli import main
-from verifier.cones import cone, generators
+from verifier.geometry.cones import cone, generators
 from verifier.exact import rational_str
-from verifier.loading import load_model
-from verifier.model import Model
-from verifier.weightfile import save_json
+from verifier.models.loading import load_model
+from verifier.models.model import Model
+from verifier.models.weightfile import save_json
 
 PERFECT = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="perfect")
 # h_2 = ReLU(x1), logits (-h, h): where x1 < 0 both logits are 0 and the first (position 0) wins

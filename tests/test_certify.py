@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from verifier.certify import certify
-from verifier.loading import load_model
-from verifier.model import Model
-from verifier.sampling import estimate_accuracy
+from verifier.models.loading import load_model
+from verifier.models.model import Model
+from verifier.estimate.sampling import estimate_accuracy
 
 PERFECT = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="perfect")
 
@@ -123,7 +123,7 @@ def test_real_m22_error_is_about_1_in_13000(m22_path):
 
 @pytest.mark.parametrize("seed", [20, 21, 22, 23])
 def test_n2_closed_form_lies_in_the_certified_interval(seed):
-    from verifier.closed_form import error_closed_form
+    from verifier.measure.closed_form import error_closed_form
 
     cert = certify(random_model(seed, 2 + seed % 2, 2))
     value = error_closed_form(cert).evaluate(60)
@@ -132,7 +132,7 @@ def test_n2_closed_form_lies_in_the_certified_interval(seed):
 
 
 def test_m22_closed_form_is_the_posts_two_near_equal_wedges(m22_path):
-    from verifier.closed_form import error_closed_form
+    from verifier.measure.closed_form import error_closed_form
 
     form = error_closed_form(certify(m22_path))
     assert len(form.expression.args) == 2  # one atan2 term per near-equal sector
@@ -146,7 +146,7 @@ def test_m22_closed_form_is_the_posts_two_near_equal_wedges(m22_path):
 def test_trained_4_3_and_noisy_copies_agree_with_10m_samples():
     """Issue 4's bar: d=4, n=3 trained models and ARC-style noisy copies, certified to < 1e-12 and
     within 4 standard errors of 10^7-sample Monte Carlo."""
-    from verifier.perturb import perturb
+    from verifier.models.perturb import perturb
 
     parent = load_model("trained:4:3")
     for k, model in enumerate([parent, *perturb(parent, 0.05, 2, seed=7)]):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from verifier.cli import main
-from verifier.claims import DEFAULT_CLAIMS, Claim, check_claims, load_claims, verdict
+from verifier.present.claims import DEFAULT_CLAIMS, Claim, check_claims, load_claims, verdict
 from verifier.errors import VerifierError
 from verifier.measure import Measure
 
@@ -146,7 +146,7 @@ def test_default_claims_file_is_the_one_in_proofs():
     """`verifier claims` reads proofs/claims.toml through package data, so installed wheels have it too."""
     from pathlib import Path
 
-    from verifier.claims import DEFAULT_CLAIMS
+    from verifier.present.claims import DEFAULT_CLAIMS
 
     repo = Path(__file__).resolve().parent.parent
     assert DEFAULT_CLAIMS.read_text() == (repo / "proofs" / "claims.toml").read_text()

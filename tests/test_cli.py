@@ -6,8 +6,8 @@ import json
 import subprocess
 import sys
 
-from verifier.model import Model
-from verifier.weightfile import save_json
+from verifier.models.model import Model
+from verifier.models.weightfile import save_json
 
 
 def run(*args):

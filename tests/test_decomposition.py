@@ -23,14 +23,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from verifier import cli
-from verifier.cones import (contains, cone, generators, interior_point, is_full_dimensional, minimized_rows,
+from verifier.geometry.cones import (contains, cone, generators, interior_point, is_full_dimensional, minimized_rows,
                             sign_on_cone)
-from verifier.decomposition import Leaf, Split, decompose, delta_forms, locate
+from verifier.geometry.decomposition import Leaf, Split, decompose, delta_forms, locate
 from verifier.errors import VerifierError
 from verifier.exact import integer_row
-from verifier.loading import load_model
-from verifier.model import Model
-from verifier.weightfile import save_json
+from verifier.models.loading import load_model
+from verifier.models.model import Model
+from verifier.models.weightfile import save_json
 
 
 def gaussian_model(d: int, n: int, seed: int) -> Model:

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from verifier.errors import VerifierError
-from verifier.handcrafted import LAM, handcrafted
-from verifier.sampling import estimate_accuracy
+from verifier.models.handcrafted import LAM, handcrafted
+from verifier.estimate.sampling import estimate_accuracy
 
 
 def as_ints(mat):

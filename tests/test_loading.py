@@ -18,11 +18,11 @@ import pytest
 
 from verifier import cli
 from verifier.errors import LoadError, VerifierError
-from verifier.handcrafted import handcrafted
-from verifier.loading import best_seed, load_model, model_from_state_dict, trained_models
-from verifier.model import Model
-from verifier.pth import LEGACY_MAGIC, read_state_dict
-from verifier.weightfile import save_json, save_npz
+from verifier.models.handcrafted import handcrafted
+from verifier.models.loading import best_seed, load_model, model_from_state_dict, trained_models
+from verifier.models.model import Model
+from verifier.models.pth import LEGACY_MAGIC, read_state_dict
+from verifier.models.weightfile import save_json, save_npz
 
 KEYS = ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "linear.weight")
 SHARED_DOCS = Path(__file__).resolve().parent.parent.parent / "shared" / "docs"
@@ -419,7 +419,7 @@ def test_malformed_pth(tmp_path, make, expected):
 
 def test_oversized_file(tmp_path, monkeypatch):
     path = _good_file(tmp_path)
-    monkeypatch.setattr("verifier.pth.MAX_FILE_BYTES", 100)
+    monkeypatch.setattr("verifier.models.pth.MAX_FILE_BYTES", 100)
     with pytest.raises(LoadError, match="too large"):
         load_model(path)
 
@@ -534,7 +534,7 @@ def test_torch_modules_and_files(tmp_path):
     m = load_model(net)
     assert m.w_hh == tuple(map(tuple, exact(net.rnn.weight_hh_l0.detach().numpy())))
     x = torch.randn(64, 4)
-    from verifier.sampling import forward
+    from verifier.estimate.sampling import forward
     assert np.allclose(forward(m, x.numpy()), net(x).detach().numpy(), atol=1e-5)
 
     torch.save(net.state_dict(), tmp_path / "sd.pth")

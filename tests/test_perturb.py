@@ -10,9 +10,9 @@ import pytest
 
 from verifier.cli import main
 from verifier.errors import VerifierError
-from verifier.model import Model
-from verifier.perturb import perturb
-from verifier.weightfile import load_json, save_json
+from verifier.models.model import Model
+from verifier.models.perturb import perturb
+from verifier.models.weightfile import load_json, save_json
 
 
 def _random_float32_model(d: int, n: int, seed: int) -> Model:

@@ -24,13 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from verifier import cli
-from verifier.cones import cone, contains
-from verifier.decomposition import Decomposition, Leaf, Split, decompose
+from verifier.geometry.cones import cone, contains
+from verifier.geometry.decomposition import Decomposition, Leaf, Split, decompose
 from verifier.errors import VerifierError
-from verifier.loading import load_model
-from verifier.model import Model
-from verifier.region_graph import logit_difference, merge_pieces, pieces_meeting, region_graph, union_is_convex
-from verifier.symmetry import find_symmetries, input_map, nearest_conjugation, orbits, piece_image
+from verifier.models.loading import load_model
+from verifier.models.model import Model
+from verifier.explain.region_graph import logit_difference, merge_pieces, pieces_meeting, region_graph, union_is_convex
+from verifier.explain.symmetry import find_symmetries, input_map, nearest_conjugation, orbits, piece_image
 
 
 def gaussian_model(d: int, n: int, seed: int) -> Model:

@@ -16,11 +16,11 @@ from matplotlib.image import imread
 
 from verifier.certify import certify
 from verifier.cli import main
-from verifier.decomposition import delta_forms
-from verifier.figures import _best_cone, _mollweide_grid, decision_rays, error_wedges, sector_class
+from verifier.geometry.decomposition import delta_forms
+from verifier.present.figures import _best_cone, _mollweide_grid, decision_rays, error_wedges, sector_class
 from verifier.measure import generators_measure
-from verifier.model import Model
-from verifier.report import interval_text, render_report
+from verifier.models.model import Model
+from verifier.present.report import interval_text, render_report
 
 REPO = Path(__file__).resolve().parent.parent
 PERFECT = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="perfect")

@@ -7,9 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from verifier.loading import load_model
-from verifier.model import Model
-from verifier.sampling import correct, estimate_accuracy, forward, wilson_interval
+from verifier.models.loading import load_model
+from verifier.models.model import Model
+from verifier.estimate.sampling import correct, estimate_accuracy, forward, wilson_interval
 
 PERFECT = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="perfect")
 

@@ -8,9 +8,9 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from verifier.loading import load_model
-from verifier.model import Model
-from verifier.standardize import pattern_text, standardize
+from verifier.models.loading import load_model
+from verifier.models.model import Model
+from verifier.explain.standardize import pattern_text, standardize
 
 weights = st.fractions(min_value=-5, max_value=5, max_denominator=50)
 

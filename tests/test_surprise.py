@@ -11,9 +11,9 @@ import pytest
 
 from verifier.cli import main
 from verifier.errors import VerifierError
-from verifier.loading import load_model
+from verifier.models.loading import load_model
 from verifier.measure import Measure
-from verifier.surprise import given_explanation_bits, surprise
+from verifier.explain.surprise import given_explanation_bits, surprise
 
 
 def delta(model, theta: float) -> Fraction:
@@ -153,9 +153,9 @@ def test_cli_refuses_post_for_n3_in_one_line(capsys):
 
 
 def test_symmetries_are_priced_and_used_only_when_cheaper():
-    from verifier.decomposition import decompose
-    from verifier.surprise import symmetry_equalities
-    from verifier.symmetry import find_symmetries
+    from verifier.geometry.decomposition import decompose
+    from verifier.explain.surprise import symmetry_equalities
+    from verifier.explain.symmetry import find_symmetries
 
     model = load_model("handcrafted:3")
     (flip,) = [s for s in find_symmetries(decompose(model)) if s.hidden_map is not None]

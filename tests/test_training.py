@@ -15,9 +15,9 @@ import pytest
 import verifier
 from verifier.cli import main
 from verifier.errors import VerifierError
-from verifier.loading import load_model
-from verifier.sampling import estimate_accuracy, forward
-from verifier.training import FINAL_LR_FACTOR, lr_factor, train, warmup_steps
+from verifier.models.loading import load_model
+from verifier.estimate.sampling import estimate_accuracy, forward
+from verifier.models.training import FINAL_LR_FACTOR, lr_factor, train, warmup_steps
 
 DATA = Path(verifier.__file__).parent / "data"
 SHIPPED = sorted(DATA.glob("trained_*.json"))
@@ -63,7 +63,7 @@ def test_short_run_is_deterministic_and_lowers_the_loss(torch):
 
 
 def test_exported_model_matches_the_torch_module(torch):
-    from verifier.training import build_module, module_to_model
+    from verifier.models.training import build_module, module_to_model
 
     model, _ = train(3, 4, steps=50, seed=2, batch=64, progress=False)
     module = build_module(3, 4)
@@ -130,9 +130,9 @@ def test_without_torch_the_package_works_and_train_says_how_to_install(tmp_path)
     script = (
         "import sys\n"
         "sys.modules['torch'] = None  # makes 'import torch' fail as if it were not installed\n"
-        "import verifier, verifier.training, verifier.perturb, verifier.cli\n"
-        "from verifier.model import Model\n"
-        "from verifier.perturb import perturb\n"
+        "import verifier, verifier.models.training, verifier.models.perturb, verifier.cli\n"
+        "from verifier.models.model import Model\n"
+        "from verifier.models.perturb import perturb\n"
         "m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]])\n"
         "assert len(perturb(m, 0.05, 2, seed=0)) == 2\n"
         f"sys.exit(verifier.cli.main(['train', '2', '2', '--steps', '5', '--seed', '0', '-o', {str(tmp_path / 'm.json')!r}]))\n"

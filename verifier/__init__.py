@@ -1,10 +1,11 @@
 """verifier: exact, symbolic/polyhedral verification of small ReLU RNNs (ARC's AlgZoo).
 
-The pipeline, one module per stage: :mod:`~verifier.model` and :mod:`~verifier.loading` ->
-:mod:`~verifier.decomposition` -> :mod:`~verifier.outcome` -> :mod:`~verifier.region_graph` ->
-:mod:`~verifier.measure` -> :mod:`~verifier.certify` -> :mod:`~verifier.certificate` /
-:mod:`~verifier.checker` -> :mod:`~verifier.report`, :mod:`~verifier.surprise`,
-:mod:`~verifier.claims`. The names below are the notebook API.
+The pipeline, one sub-package per stage: :mod:`~verifier.models` (load a model) ->
+:mod:`~verifier.geometry` (linear pieces, correct and error cones) -> :mod:`~verifier.measure`
+(their Gaussian measure) -> :mod:`~verifier.certify` (add it up) -> :mod:`~verifier.proof`
+(certificates and checker) -> :mod:`~verifier.explain` (region graph, symmetries, surprise) ->
+:mod:`~verifier.present` (reports, figures, claims); :mod:`~verifier.estimate` samples.
+The names below are the notebook API.
 
 >>> import verifier
 >>> cert = verifier.certify("handcrafted:2")
@@ -20,17 +21,18 @@ from importlib import import_module
 # name on the package, which would otherwise shadow a lazily loaded function of that name.
 from .certify import certify
 from .errors import LoadError, VerifierError
-from .model import Model
-from .perturb import perturb
-from .region_graph import merge_pieces, region_graph
-from .standardize import standardize
-from .surprise import surprise
-from .tasks import TASKS, Task
+from .models.model import Model
+from .models.perturb import perturb
+from .explain.region_graph import merge_pieces, region_graph
+from .explain.standardize import standardize
+from .explain.surprise import surprise
+from .models.tasks import TASKS, Task
 
-_LAZY = {"check_certificate": "checker", "check_claims": "claims", "cone_measure": "measure",
-         "decompose": "decomposition", "error_closed_form": "closed_form", "estimate_accuracy": "sampling",
-         "find_symmetries": "symmetry", "load_model": "loading", "train": "training",
-         "write_certificate": "certificate", "write_report": "report"}
+_LAZY = {"check_certificate": "proof.checker", "check_claims": "present.claims", "cone_measure": "measure",
+         "decompose": "geometry.decomposition", "error_closed_form": "measure.closed_form",
+         "estimate_accuracy": "estimate.sampling", "find_symmetries": "explain.symmetry",
+         "load_model": "models.loading", "train": "models.training", "write_certificate": "proof.certificate",
+         "write_report": "present.report"}
 
 __all__ = ["LoadError", "Model", "TASKS", "Task", "VerifierError", "certify", "check_certificate", "check_claims",
            "cone_measure", "decompose", "error_closed_form", "estimate_accuracy", "find_symmetries", "load_model",

@@ -14,12 +14,12 @@ import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 
-from .decomposition import Decomposition, decompose
-from .loading import load_model
+from .geometry.decomposition import Decomposition, decompose
+from .models.loading import load_model
 from .measure import ZERO, Measure, cone_measure, sum_measures as total
-from .model import Model
-from .outcome import OutcomeCone, piece_outcomes
-from .tasks import OrderCell
+from .models.model import Model
+from .geometry.outcome import OutcomeCone, piece_outcomes
+from .models.tasks import OrderCell
 
 
 @dataclass(frozen=True)

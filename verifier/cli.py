@@ -16,7 +16,7 @@ from fractions import Fraction
 from . import __version__
 from .display import one_in, percent
 from .errors import VerifierError
-from .loading import load_model
+from .models.loading import load_model
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def _add_info(sub):
 
 
 def _sample(args) -> Outcome:
-    from .sampling import estimate_accuracy
+    from .estimate.sampling import estimate_accuracy
 
     m = load_model(args.model)
     est = estimate_accuracy(m, args.n, seed=args.seed, dtype=args.dtype, progress=_progress(args))
@@ -108,7 +108,7 @@ def _certify(args) -> Outcome:
         + f"  (width {float(err.hi - err.lo):.1e})",
     ]
     if m.n == 2 and cert.complete:
-        from .closed_form import error_closed_form
+        from .measure.closed_form import error_closed_form
 
         form = error_closed_form(cert)
         data["closed_form"] = {"error_rate": str(form.expression),
@@ -127,7 +127,7 @@ def _certify(args) -> Outcome:
             above = "nothing" if not cell.above else ",".join(f"x{a}" for a in cell.above)
             lines.append(f"  {above:>9} above target x{cell.target}: {meas.lo_str(7)} .. {meas.hi_str(7)}")
     if args.certificate:
-        from .certificate import write_certificate
+        from .proof.certificate import write_certificate
 
         data["certificate"] = str(write_certificate(cert, args.certificate))
         lines.append(f"certificate written to {data['certificate']}; check it with: verifier check {data['certificate']}")
@@ -158,7 +158,7 @@ def _train(args) -> Outcome:
     import shlex
     from pathlib import Path
 
-    from .training import save_trained, train
+    from .models.training import save_trained, train
 
     out = Path(args.output)
     if out.suffix != ".json":
@@ -206,8 +206,8 @@ def _perturb(args) -> Outcome:
     import re
     from pathlib import Path
 
-    from .perturb import perturb
-    from .weightfile import save_json
+    from .models.perturb import perturb
+    from .models.weightfile import save_json
 
     parent = load_model(args.model)
     spec_path = Path(args.model)
@@ -247,7 +247,7 @@ def _add_perturb(sub):
 
 
 def _decompose(args) -> Outcome:
-    from .decomposition import decompose, delta_forms
+    from .geometry.decomposition import decompose, delta_forms
     from .exact import rational_str
 
     m = load_model(args.model)
@@ -283,7 +283,7 @@ def _add_decompose(sub):
 
 def _surprise(args) -> Outcome:
     from .certify import certify
-    from .surprise import EXPLANATIONS, check_explanation
+    from .explain.surprise import EXPLANATIONS, check_explanation
 
     m = load_model(args.model)
     check_explanation(args.explanation, m)
@@ -322,7 +322,7 @@ def _add_surprise(sub):
 
 
 def _claims(args) -> Outcome:
-    from .claims import DEFAULT_CLAIMS, check_claims, load_claims
+    from .present.claims import DEFAULT_CLAIMS, check_claims, load_claims
 
     results = check_claims(load_claims(args.file or DEFAULT_CLAIMS))
     data = [r.as_dict() for r in results]
@@ -348,10 +348,10 @@ def _graph(args) -> Outcome:
 
     import networkx as nx
 
-    from .decomposition import decompose
+    from .geometry.decomposition import decompose
     from .exact import rational_str
-    from .region_graph import merge_pieces, region_graph
-    from .symmetry import MAX_APPROXIMATE_NEURONS, find_symmetries, nearest_conjugation, orbits
+    from .explain.region_graph import merge_pieces, region_graph
+    from .explain.symmetry import MAX_APPROXIMATE_NEURONS, find_symmetries, nearest_conjugation, orbits
 
     m = load_model(args.model)
     dec = decompose(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
@@ -417,7 +417,7 @@ def _add_graph(sub):
 
 
 def _check(args) -> Outcome:
-    from .checker import check_certificate
+    from .proof.checker import check_certificate
 
     report = check_certificate(args.file)
     return Outcome(report.as_dict(), report.text(), 0 if report.valid else 1)
@@ -431,7 +431,7 @@ def _add_check(sub):
 
 
 def _report(args) -> Outcome:
-    from .report import render_report
+    from .present.report import render_report
 
     files = render_report(args.model, args.output, samples=args.samples, seed=args.seed,
                           max_pieces=args.max_pieces, max_seconds=args.max_seconds)

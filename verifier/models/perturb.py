@@ -4,7 +4,7 @@ Copy ``i`` adds noise drawn from ``numpy.random.default_rng((seed, i))`` to the 
 weights (W_hi, then W_hh, then W_oh, row-major) and rounds the sums to float32, so every copy is
 again an exact float32 model, and copy ``i`` does not depend on how many copies are asked for.
 
->>> from verifier.model import Model
+>>> from verifier.models.model import Model
 >>> m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="demo")
 >>> copies = perturb(m, 0.05, 3, seed=0)
 >>> [c.name for c in copies], copies[0].precision
@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from .errors import VerifierError
+from ..errors import VerifierError
 from .model import Model
 
 

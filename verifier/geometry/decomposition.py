@@ -8,7 +8,7 @@ is the linear form ``row_i(W_hh H_t + W_hi e_t^T)``. A cone the form crosses is 
 is made. The split tree records every real split, so its leaves cover R^n by construction and
 overlap only on boundaries. A leaf's logits are ``W_oh H_n x``.
 
->>> from verifier.model import Model
+>>> from verifier.models.model import Model
 >>> m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]])
 >>> dec = decompose(m)
 >>> dec.complete, len(dec.pieces)
@@ -31,9 +31,9 @@ import ppl
 from tqdm import tqdm
 
 from .cones import cone, cut, generators, interior_point, is_full_dimensional, minimized_rows, sign_on_cone
-from .errors import VerifierError
-from .exact import Matrix, fraction_matrix, integer_row
-from .model import Model
+from ..errors import VerifierError
+from ..exact import Matrix, fraction_matrix, integer_row
+from ..models.model import Model
 
 Pattern = tuple[tuple[bool, ...], ...]
 IntRows = tuple[tuple[int, ...], ...]

@@ -21,7 +21,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .errors import LoadError
+from ..errors import LoadError
 from .weightfile import MAX_FILE_BYTES, read_limited
 
 MAX_PICKLE_BYTES = 1 << 20

@@ -4,7 +4,7 @@ Vectorized numpy, batched so memory stays bounded, seeded, float64 or float32 ar
 PyTorch's tie rule (``argmax`` returns the first of equal maxima, as ``np.argmax`` does).
 These numbers are *estimates*: floats and sampling error, labelled as such.
 
->>> from verifier.model import Model
+>>> from verifier.models.model import Model
 >>> m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]])
 >>> est = estimate_accuracy(m, 10_000, seed=1)
 >>> est.accuracy, est.n
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm import tqdm
 
-from .errors import VerifierError
-from .model import Model
+from ..errors import VerifierError
+from ..models.model import Model
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
 Z95 = 1.959963984540054

@@ -18,7 +18,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .errors import VerifierError
+from ..errors import VerifierError
 
 
 @dataclass(frozen=True)

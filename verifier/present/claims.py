@@ -30,19 +30,19 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from .certify import Certification, certify
-from .errors import LoadError, VerifierError
-from .exact import exact_rational, rational_str
-from .loading import algzoo_dir, load_model
-from .measure import Measure
-from .model import Model
-from .sampling import estimate_accuracy
-from .standardize import pattern_text, standardize
-from .surprise import delta_regions, post_ledger
+from ..certify import Certification, certify
+from ..errors import LoadError, VerifierError
+from ..exact import exact_rational, rational_str
+from ..models.loading import algzoo_dir, load_model
+from ..measure import Measure
+from ..models.model import Model
+from ..estimate.sampling import estimate_accuracy
+from ..explain.standardize import pattern_text, standardize
+from ..explain.surprise import delta_regions, post_ledger
 
 # proofs/claims.toml, reached through the package's data/claims.toml (a symlink in the source
 # tree, a copy in an installed wheel), so `verifier claims` works in both.
-DEFAULT_CLAIMS = Path(__file__).parent / "data" / "claims.toml"
+DEFAULT_CLAIMS = Path(__file__).parent.parent / "data" / "claims.toml"
 CLAIM_KEYS = {"id", "model", "quantity", "expected", "label", "tolerance", "relative_tolerance", "options", "words", "source"}
 
 

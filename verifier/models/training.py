@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass
 
-from .errors import VerifierError
+from ..errors import VerifierError
 from .model import Model
 from .tasks import get_task
 
@@ -185,7 +185,7 @@ def save_trained(model: Model, info: TrainInfo, path, *, command: str, eval_samp
 
     Returns the meta. ``eval_samples = 0`` skips the Monte Carlo accuracy estimate.
     """
-    from .sampling import estimate_accuracy
+    from ..estimate.sampling import estimate_accuracy
     from .weightfile import save_json
 
     meta = {"command": command, **info.to_json()}

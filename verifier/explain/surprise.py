@@ -23,15 +23,15 @@ share Delta):
   priced at the significand bits of the weights' storage (24 for float32, 53 otherwise).
 
 ``brute-force``, the full certified decomposition, on merged regions (adjacent pieces with the
-same logit differences, see :mod:`verifier.region_graph`), each counted once:
+same logit differences, see :mod:`verifier.explain.region_graph`), each counted once:
 
 * region facets: 1 bit per facet of each region (on which side of the hyperplane it lies);
 * comparisons: in each region and order cell, for each logit the target's must beat (in the
-  order :mod:`verifier.outcome` takes them), 1 bit when the comparison has one sign on what
+  order :mod:`verifier.geometry.outcome` takes them), 1 bit when the comparison has one sign on what
   remains of the cone; when the boundary splits it with a fraction ``f`` on the smaller side,
   ``-log2 f`` bits (>= 1): a uniformly placed boundary leaves a side at most that small, on
   that side, with probability ``f``;
-* symmetries: exact symmetries that map pieces onto pieces (:mod:`verifier.symmetry`) let one
+* symmetries: exact symmetries that map pieces onto pieces (:mod:`verifier.explain.symmetry`) let one
   region per orbit be priced, but the symmetry is a fact about the weights: each independent
   weight equality it rests on costs the weights' significand bits (as an exact equality
   above). The cheaper of the two accounts is kept and the ledger says which.
@@ -51,13 +51,13 @@ import math
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .certify import Certification, certify
-from .decomposition import delta_forms
-from .errors import VerifierError
-from .loading import load_model
-from .measure import Measure
-from .model import Model
-from .outcome import comparison_rows
+from ..certify import Certification, certify
+from ..geometry.decomposition import delta_forms
+from ..errors import VerifierError
+from ..models.loading import load_model
+from ..measure import Measure
+from ..models.model import Model
+from ..geometry.outcome import comparison_rows
 from .region_graph import MergedRegion, merge_pieces, region_graph
 from .standardize import pattern_text, standardize
 from .symmetry import find_symmetries, live_neurons, orbits

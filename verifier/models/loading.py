@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LoadError, VerifierError
+from ..errors import LoadError, VerifierError
 from .handcrafted import KNOWN_LENGTHS, handcrafted
 from .model import Model
 from .pth import read_state_dict

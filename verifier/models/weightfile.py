@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import LoadError
-from .exact import rational_str
+from ..errors import LoadError
+from ..exact import rational_str
 from .model import Model
 
 FORMAT = "verifier-rnn"

@@ -9,8 +9,8 @@ Merging joins connected runs of adjacent pieces with the same logit-difference m
 (rows ``L_j - L_0``, which fix the prediction): such a run is one region on which the
 prediction rule is a single linear comparison.
 
->>> from verifier.decomposition import decompose
->>> from verifier.model import Model
+>>> from verifier.geometry.decomposition import decompose
+>>> from verifier.models.model import Model
 >>> m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]])
 >>> g = region_graph(decompose(m))
 >>> g.number_of_nodes(), g.number_of_edges()
@@ -28,10 +28,10 @@ from typing import Hashable, Sequence
 import networkx as nx
 import ppl
 
-from .cones import cone, generators, half_space, is_full_dimensional, minimized_rows, sign_on_cone
-from .decomposition import Decomposition, Leaf, Node, Split
-from .errors import VerifierError
-from .exact import Matrix, integer_row
+from ..geometry.cones import cone, generators, half_space, is_full_dimensional, minimized_rows, sign_on_cone
+from ..geometry.decomposition import Decomposition, Leaf, Node, Split
+from ..errors import VerifierError
+from ..exact import Matrix, integer_row
 
 IntRow = tuple[int, ...]
 
@@ -97,8 +97,8 @@ def _push(part: _Part, node: Node | None, n: int, found: list[int]) -> None:
 def pieces_meeting(decomposition: Decomposition, rows: Sequence[IntRow]) -> list[int]:
     """The pieces whose cones meet the cone ``{x : r . x >= 0}`` in a set of that cone's dimension.
 
-    >>> from verifier.decomposition import decompose
-    >>> from verifier.model import Model
+    >>> from verifier.geometry.decomposition import decompose
+    >>> from verifier.models.model import Model
     >>> dec = decompose(Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]]))
     >>> len(pieces_meeting(dec, [(1, 0)])), len(pieces_meeting(dec, [(1, 0), (-1, 0), (0, 1)]))  # x0 >= 0; a ray
     (2, 2)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import VerifierError
+from ..errors import VerifierError
 from .model import Model
 
 LAM = 100  # AlgZoo's choice for n = 3: accuracy tends to 100% as lam grows, but float32 limits it

@@ -24,8 +24,8 @@ from typing import Sequence
 import flint
 import numpy as np
 
-from .errors import LoadError
-from .exact import Matrix, exact_rational, fmpq_matrix, rational_str
+from ..errors import LoadError
+from ..exact import Matrix, exact_rational, fmpq_matrix, rational_str
 from .tasks import TASKS, Task
 
 PRECISIONS = {"float32": 32, "float64": 64, "exact": None}

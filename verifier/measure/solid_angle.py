@@ -55,8 +55,8 @@ import flint
 import numpy as np
 import ppl
 
-from .errors import VerifierError
-from .exact import decimal_bound, integer_row
+from ..errors import VerifierError
+from ..exact import decimal_bound, integer_row
 
 _Z_INTERVAL = 4  # half-width of an estimate's interval, in standard errors
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 from .cones import cone, generators, is_full_dimensional, minimized_rows, sign_on_cone
 from .decomposition import Piece
-from .exact import integer_row
-from .tasks import OrderCell
+from ..exact import integer_row
+from ..models.tasks import OrderCell
 
 
 @dataclass(frozen=True)

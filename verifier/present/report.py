@@ -4,7 +4,7 @@ A report states the model (and the hash of its exact weights), its standardized 
 the equivalence checked exactly, the linear pieces (for n = 2 the formula
 ``Delta = a0*x0 - a1*x1`` on each sector and its class), the certified accuracy and error
 rate (decimal bounds rounded outward), the error breakdown by order cell, a comparison with
-sampling, the surprise ledgers, and figures (:mod:`verifier.figures`). The output is
+sampling, the surprise ledgers, and figures (:mod:`verifier.present.figures`). The output is
 deterministic (fixed seeds, no timings, no dates), so committed reports can be regenerated
 and compared byte for byte.
 
@@ -22,20 +22,20 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from .certify import Certification, certify
-from .decomposition import delta_forms
-from .display import one_in
-from .errors import VerifierError
-from .exact import decimal_bound, rational_str
+from ..certify import Certification, certify
+from ..geometry.decomposition import delta_forms
+from ..display import one_in
+from ..errors import VerifierError
+from ..exact import decimal_bound, rational_str
 from .figures import cell_text, error_labels, measure_figure, plane_figure, relative_difference, sector_class, \
     sphere_figure
-from .loading import load_model
-from .measure import Measure, generators_measure, sum_measures
-from .model import Model
-from .region_graph import merge_pieces, region_graph
-from .sampling import estimate_accuracy
-from .standardize import Standardized, pattern_text, standardize
-from .surprise import NEAR_EQUAL_BELOW, Ledger, brute_force_ledger, post_ledger
+from ..models.loading import load_model
+from ..measure import Measure, generators_measure, sum_measures
+from ..models.model import Model
+from ..explain.region_graph import merge_pieces, region_graph
+from ..estimate.sampling import estimate_accuracy
+from ..explain.standardize import Standardized, pattern_text, standardize
+from ..explain.surprise import NEAR_EQUAL_BELOW, Ledger, brute_force_ledger, post_ledger
 
 DIGITS = 20          # significant digits of printed bounds (rounded outward)
 MAX_ROWS = 60        # longer tables show their largest rows and say so

@@ -3,8 +3,8 @@
 A certificate (``format: "verifier-certificate"``) claims a model's accuracy on standard
 Gaussian inputs. This module re-proves every claim from the weights up and trusts only exact
 arithmetic (:mod:`verifier.exact`), pplpy's exact constraint/generator conversion (through the
-thin wrappers of :mod:`verifier.cones`), the measure enclosures of :mod:`verifier.measure`, the
-task definitions (:mod:`verifier.tasks`) and the weight parser (:mod:`verifier.weightfile`).
+thin wrappers of :mod:`verifier.geometry.cones`), the measure enclosures of :mod:`verifier.measure`, the
+task definitions (:mod:`verifier.models.tasks`) and the weight parser (:mod:`verifier.models.weightfile`).
 It shares no code with the decomposition, outcome or certify modules. What it proves:
 
 1. the weights hash to the stated sha256 and are written canonically;
@@ -45,13 +45,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
 
-from .cones import cone, generators, is_full_dimensional, minimized_rows
-from .errors import VerifierError
-from .exact import Matrix, decimal_bound, exact_rational, integer_row, rational_str
-from .measure import Measure, cone_measure
-from .model import Model
-from .tasks import get_task
-from .weightfile import model_from_json, model_to_json, read_limited
+from ..geometry.cones import cone, generators, is_full_dimensional, minimized_rows
+from ..errors import VerifierError
+from ..exact import Matrix, decimal_bound, exact_rational, integer_row, rational_str
+from ..measure import Measure, cone_measure
+from ..models.model import Model
+from ..models.tasks import get_task
+from ..models.weightfile import model_from_json, model_to_json, read_limited
 
 FORMAT = "verifier-certificate"
 VERSION = 1

@@ -30,9 +30,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib import patches  # noqa: E402
 
-from .decomposition import DeltaPiece  # noqa: E402
-from .measure import Measure  # noqa: E402
-from .surprise import NEAR_EQUAL_BELOW  # noqa: E402  (the near-equality surprise accounting prices)
+from ..geometry.decomposition import DeltaPiece  # noqa: E402
+from ..measure import Measure  # noqa: E402
+from ..explain.surprise import NEAR_EQUAL_BELOW  # noqa: E402  (the near-equality surprise accounting prices)
 
 CLASS_COLORS = {"a0 < a1": "#8ab6e6", "a0 > a1": "#96d39a", "near-equal": "#f4d85c"}
 ERROR_COLOR = "#d62728"

@@ -33,8 +33,8 @@ statistic for n >= 4). Whether a symmetry maps the correct set onto
 the correct set (up to a null set, with PyTorch's first-maximum tie rule) is decided exactly on
 the pieces.
 
->>> from verifier.decomposition import decompose
->>> from verifier.model import Model
+>>> from verifier.geometry.decomposition import decompose
+>>> from verifier.models.model import Model
 >>> dec = decompose(Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]]))
 >>> [(s.name, s.output_permutation, s.hidden_map is not None, s.preserves_correctness) for s in find_symmetries(dec)]
 [('sign flip', (1, 0), True, True), ('reversal', (1, 0), False, True), ('sign flip + reversal', (0, 1), False, True)]
@@ -52,11 +52,11 @@ from typing import Sequence
 import numpy as np
 import ppl
 
-from .cones import cone, half_space, is_full_dimensional
-from .decomposition import Decomposition
-from .errors import VerifierError
-from .exact import Matrix, integer_row
-from .model import Model
+from ..geometry.cones import cone, half_space, is_full_dimensional
+from ..geometry.decomposition import Decomposition
+from ..errors import VerifierError
+from ..exact import Matrix, integer_row
+from ..models.model import Model
 from .region_graph import pieces_meeting
 
 IntMatrix = tuple[tuple[int, ...], ...]

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 
 import sympy
 
-from .certify import Certification
-from .decomposition import delta_forms
-from .errors import VerifierError
+from ..certify import Certification
+from ..geometry.decomposition import delta_forms
+from ..errors import VerifierError
 
 
 @dataclass(frozen=True)

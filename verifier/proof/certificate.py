@@ -1,7 +1,7 @@
 """Proof certificates: a certification written as a self-contained JSON document.
 
 The document holds everything a skeptic needs to re-check the claimed accuracy with
-:mod:`verifier.checker` (which defines the format): the exact weights and their sha256, the
+:mod:`verifier.proof.checker` (which defines the format): the exact weights and their sha256, the
 semantics, the split tree (a flat list of nodes, the root first; children are node indices),
 each leaf's activation pattern, constraints and exact logit map, its correct and error cones
 with their measure intervals, and the totals. Rationals are ``"p/q"`` strings; each interval
@@ -23,15 +23,15 @@ from pathlib import Path
 import flint
 import ppl
 
-from . import __version__
-from .certify import Certification
+from .. import __version__
+from ..certify import Certification
 from .checker import (FORMAT, SEMANTICS, VERSION, cell_json, measure_json, order_cells, pattern_text,
                       totals_json)
-from .decomposition import Leaf, Unresolved
-from .errors import VerifierError
-from .exact import rational_str
-from .measure import cone_measure
-from .weightfile import model_to_json
+from ..geometry.decomposition import Leaf, Unresolved
+from ..errors import VerifierError
+from ..exact import rational_str
+from ..measure import cone_measure
+from ..models.weightfile import model_to_json
 
 LIST_KEYS = ("tree", "pieces", "unresolved")
 

@@ -6,7 +6,7 @@ For ``c > 0``, ``ReLU(c z) = c ReLU(z)``; so scaling neuron ``i``'s incoming wei
 Choosing ``c_i = 1 / |W_hi[i]|`` (and ``c_i = 1`` when ``W_hi[i] = 0``) puts every input
 weight in {-1, 0, +1}. All arithmetic is exact, so the result is an exact equivalent.
 
->>> from verifier.model import Model
+>>> from verifier.models.model import Model
 >>> m = Model.from_arrays([[2], [-4]], [[1, 3], [1, -1]], [[1, -1], [-1, 1]])
 >>> s = standardize(m)
 >>> [str(c) for c in s.scales]
@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .model import Model
+from ..models.model import Model
 
 MATRICES = ("w_hi", "w_hh", "w_oh")
 

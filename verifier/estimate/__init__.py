@@ -1,0 +1,1 @@
+"""Estimates: sampling the accuracy (randomized estimates with standard errors)."""

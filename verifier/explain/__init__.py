@@ -1,0 +1,1 @@
+"""Explanations: region graph, exact symmetries, standardization and surprise accounting."""

@@ -1,0 +1,1 @@
+"""Geometry: exact polyhedral cones, the decomposition of input space into linear pieces, and each piece's correct and error cones."""

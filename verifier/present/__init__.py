@@ -1,0 +1,1 @@
+"""Presentation: proof reports, figures, and the check of the post's claims."""

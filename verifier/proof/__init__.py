@@ -1,0 +1,1 @@
+"""Proofs: JSON certificates of a certification and their independent checker."""
