@@ -110,9 +110,17 @@ def test_orthant_certified(n):
     assert m.width < 1e-25
 
 
+HADAMARD_4 = ((1, 1, 1, 1), (1, -1, 1, -1), (1, 1, -1, -1), (1, -1, -1, 1))
+
+
+def rotated_orthant_rows(n: int) -> list[tuple[int, ...]]:
+    """Mutually orthogonal rows (a Hadamard block, then unit rows): an orthant, measure 2^-n, not axis-aligned."""
+    return [row + (0,) * (n - 4) for row in HADAMARD_4] + [tuple(int(j == i) for j in range(n)) for i in range(4, n)]
+
+
 @pytest.mark.parametrize("n", [4, 5])
 def test_orthant_estimated(n):
-    m = cone_measure(orthant_rows(n), n)
+    m = cone_measure(rotated_orthant_rows(n), n)
     assert not m.certified and m.method == "qmc-estimate" and m.stderr is not None
     assert abs(m.estimate - 2.0**-n) <= max(4 * m.stderr, 1e-12)
     assert contains(m, Fraction(1, 2**n), 1e-12)
