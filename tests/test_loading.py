@@ -180,9 +180,9 @@ def test_zoo_default_folder_is_said(tmp_path, monkeypatch):
     monkeypatch.delenv("ALGZOO_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(LoadError) as e:
-        load_model("zoo:argmax:4:3:7")
+        load_model("zoo:argmedian:4:3:3")
     msg = one_line_error(e)
-    assert "argmax_4_3_1073741824_7.pth" in msg and "unset" in msg
+    assert "argmedian_4_3_1073741824_3.pth" in msg and "unset" in msg
     assert str((tmp_path / ".." / "shared" / "algzoo").resolve()) in msg
 
 
@@ -194,6 +194,44 @@ def test_zoo_task_from_spec_and_explicit_seed(tmp_path, monkeypatch):
     m = load_model("zoo:argmedian:2:3:4")
     assert (m.task.name, m.name) == ("argmedian", "zoo:argmedian:2:3:4")
     assert load_model(tmp_path / "argmedian_2_3_1073741824_4.pth").task.name == "argmedian"
+
+
+def test_zoo_checkpoints_seeds_and_example(m22_path, m1610_path, tmp_path, monkeypatch):
+    """AlgZoo's loader arguments: seed and n_seqs (partially trained checkpoints), and example_2nd_argmax()."""
+    arrays = m22_like()
+    for n_seqs in (0, 2**20, 2**29):
+        save_pth(tmp_path / f"argmedian_2_3_{n_seqs}_1.pth", {**arrays, "linear.weight": np.ones((3, 2), np.float32)})
+    (tmp_path / "2nd_argmax_2_2_1073741824_2.pth").write_bytes(m22_path.read_bytes())
+    (tmp_path / "one_layer_16_hidden_94_acc_2nd_argmax.pth").write_bytes(m1610_path.read_bytes())
+    monkeypatch.setenv("ALGZOO_DIR", str(tmp_path))
+    for n_seqs in (0, 2**20, 2**29):
+        m = load_model(f"zoo:argmedian:2:3:1:{n_seqs}")
+        assert (m.name, m.task.name, m.n) == (f"zoo:argmedian:2:3:1:{n_seqs}", "argmedian", 3)
+    assert load_model("zoo:2nd_argmax:2:2:2:1073741824").name == "zoo:2nd_argmax:2:2:2"  # 2^30 is the default
+    with pytest.raises(LoadError, match="argmedian_2_3_1073741824_1.pth not found"):
+        load_model("zoo:argmedian:2:3:1")
+    example = load_model("zoo:example_2nd_argmax")
+    assert (example.name, example.d, example.n, example.task.name) == ("zoo:example_2nd_argmax", 16, 10, "2nd_argmax")
+    assert example == load_model(m1610_path)
+
+
+def test_zoo_median_is_a_scalar_rnn(tmp_path, monkeypatch):
+    arrays = {**m22_like(), "linear.weight": np.array([[0.5, -0.25]], np.float32)}
+    save_pth(tmp_path / "median_2_3_1073741824_0.pth", arrays)
+    monkeypatch.setenv("ALGZOO_DIR", str(tmp_path))
+    m = load_model("zoo:median:2:3")  # best seed of (2, 3) is 0
+    assert (m.name, m.task.name, m.d, m.n, m.outputs, m.n_params) == ("zoo:median:2:3:0", "median", 2, 3, 1, 8)
+    assert load_model(tmp_path / "median_2_3_1073741824_0.pth") == m  # task and n from AlgZoo's file name
+    generic = save_pth(tmp_path / "scalar.pth", arrays)
+    with pytest.raises(LoadError, match="ScalarRNN"):
+        load_model(generic)
+    assert load_model(generic, seq_len=3).n == 3 and load_model(str(generic), seq_len=3).task.name == "median"
+    assert load_model(arrays, seq_len=3).n == 3
+    with pytest.raises(LoadError, match="sequence length 5 given, but the model has n = 2"):
+        load_model(m22_like(), seq_len=5)
+    round_trip = tmp_path / "median.json"
+    save_json(m, round_trip)
+    assert load_model(round_trip) == m and json.loads(round_trip.read_text())["seq_len"] == 3
 
 
 def test_best_seeds_table_is_the_shared_one():
@@ -209,10 +247,14 @@ def test_trained_specs():
     with pytest.raises(LoadError, match="available: ") as e:
         load_model("trained:999:2")
     one_line_error(e)
-    for spec in trained_models():
+    with pytest.raises(LoadError, match="no shipped model 'trained:median:999:3'; available: trained:2:2"):
+        load_model("trained:median:999:3")
+    assert load_model("trained:2nd_argmax:2:2") == load_model("trained:2:2")
+    for spec, file in trained_models().items():
         m = load_model(spec)
-        d, n = map(int, spec.split(":")[1:])
-        assert (m.name, m.d, m.n) == (spec, d, n)
+        *task, d, n = spec.split(":")[1:]
+        assert (m.name, m.d, m.n, m.task.name) == (spec, int(d), int(n), task[0] if task else "2nd_argmax")
+        assert file == f"trained_{task[0] + '_' if task else ''}{d}_{n}.json"
 
 
 @pytest.mark.parametrize("spec, expected", [
@@ -223,8 +265,16 @@ def test_trained_specs():
     ("handcrafted:", "expected handcrafted:N"),
     ("zoo:2nd_argmax:2", "expected zoo:TASK:D:N"),
     ("zoo:2nd_argmax:a:2", "expected zoo:TASK:D:N"),
-    ("zoo:median:2:2", "unknown task 'median'"),
-    ("zoo:2nd_argmax:7:7", "no best-of-5 seed"),
+    ("zoo:argmax:2:2", "no RNN family 'argmax'; families: 2nd_argmax, argmedian, median"),
+    ("zoo:2nd_argmax:7:7", "hidden size 7; valid: 2, 3, 4, 5, 6, 8, 16, 32"),
+    ("zoo:2nd_argmax:2:7", "sequence length 7; valid: 2, 3, 4, 5, 6, 8, 10"),
+    ("zoo:argmedian:3:3", "hidden size 3; valid: 2, 4, 8, 16, 32"),
+    ("zoo:argmedian:2:4", "sequence length 4; valid: 3, 5, 7, 11"),
+    ("zoo:median:2:4", "sequence length 4; valid: 2, 3, 5, 10"),
+    ("zoo:median:2:2:5", "seed 5; valid: 0, 1, 2, 3, 4"),
+    ("zoo:median:2:2:0:1000", "n_seqs 1000; valid: 0, 1048576, 2097152"),
+    ("zoo:median:2:2:0:1:2", "expected zoo:TASK:D:N[:SEED[:N_SEQS]]"),
+    ("trained:median:2", "expected trained:D:N or trained:TASK:D:N"),
     ("trained:2", "expected trained:D:N"),
     ("", "empty model spec"),
     ("  ", "empty model spec"),
@@ -455,7 +505,7 @@ def _with(**changes):
     (_with(linear__weight=np.ones((2, 3), np.float32)), "linear.weight has shape (2, 3), expected (n, 2)"),
     (_with(rnn__weight_hh_l0=np.array([[1, np.nan], [0, 1]], np.float32)), "rnn.weight_hh_l0 holds NaN or inf"),
     (_with(linear__weight=np.array([[1, np.inf], [0, 1]], np.float32)), "linear.weight holds NaN or inf"),
-    (_with(linear__weight=np.ones((1, 2), np.float32)), "undefined for sequence length 1"),
+    (_with(linear__weight=np.ones((1, 2), np.float32)), "one row, so this is a ScalarRNN (the median task)"),
 ])
 def test_state_dict_validation(tmp_path, arrays, expected):
     with pytest.raises(VerifierError) as e:

@@ -37,7 +37,7 @@ def _json_default(obj):
 # -- subcommands --------------------------------------------------------------------------
 
 def _info(args) -> Outcome:
-    m = load_model(args.model)
+    m = load_model(args.model, seq_len=args.seq_len)
     data = {"name": m.name, "task": m.task.name, "d": m.d, "n": m.n, "params": m.n_params,
             "precision": m.precision, "sha256_exact": m.content_hash}
     text = f"{m.describe()}\nsha256 of exact weights: {m.content_hash}"
@@ -53,7 +53,7 @@ def _add_info(sub):
 def _sample(args) -> Outcome:
     from .estimate.sampling import estimate_accuracy
 
-    m = load_model(args.model)
+    m = load_model(args.model, seq_len=args.seq_len)
     est = estimate_accuracy(m, args.n, seed=args.seed, dtype=args.dtype, progress=_progress(args))
     lo, hi = est.ci95
     text = "\n".join([
@@ -80,7 +80,7 @@ def _add_sample(sub):
 def _certify(args) -> Outcome:
     from .certify import certify
 
-    cert = certify(args.model, max_pieces=args.max_pieces, max_seconds=args.max_seconds,
+    cert = certify(_model_arg(args), max_pieces=args.max_pieces, max_seconds=args.max_seconds,
                    progress=_progress(args))
     m, acc, err = cert.model, cert.accuracy, cert.error_rate
 
@@ -149,6 +149,11 @@ def _add_budget(p):
     p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
 
 
+def _model_arg(args):
+    """The model spec, loaded here only when ``--seq-len`` completes it (a bare ScalarRNN file)."""
+    return args.model if args.seq_len is None else load_model(args.model, seq_len=args.seq_len)
+
+
 def _progress(args) -> bool:
     """Progress bars go to stderr, only for people at a terminal."""
     return not args.json and sys.stderr.isatty()
@@ -209,7 +214,7 @@ def _perturb(args) -> Outcome:
     from .models.perturb import perturb
     from .models.weightfile import save_json
 
-    parent = load_model(args.model)
+    parent = load_model(args.model, seq_len=args.seq_len)
     spec_path = Path(args.model)
     base = spec_path.stem if spec_path.exists() else re.sub(r"[^A-Za-z0-9._-]+", "_", args.model).strip("_")
     copies = perturb(parent, args.sigma, args.count, args.seed, prefix=base or "model")
@@ -250,7 +255,7 @@ def _decompose(args) -> Outcome:
     from .geometry.decomposition import decompose, delta_forms
     from .exact import rational_str
 
-    m = load_model(args.model)
+    m = load_model(args.model, seq_len=args.seq_len)
     dec = decompose(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
     pieces = [{"pattern": [[int(b) for b in step] for step in p.pattern], "constraints": p.constraints,
                "rays": p.rays, "lines": p.lines,
@@ -285,7 +290,7 @@ def _surprise(args) -> Outcome:
     from .certify import certify
     from .explain.surprise import EXPLANATIONS, check_explanation
 
-    m = load_model(args.model)
+    m = load_model(args.model, seq_len=args.seq_len)
     check_explanation(args.explanation, m)
     cert = certify(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
     ledger = EXPLANATIONS[args.explanation](cert)
@@ -353,7 +358,7 @@ def _graph(args) -> Outcome:
     from .explain.region_graph import merge_pieces, region_graph
     from .explain.symmetry import MAX_APPROXIMATE_NEURONS, find_symmetries, nearest_conjugation, orbits
 
-    m = load_model(args.model)
+    m = load_model(args.model, seq_len=args.seq_len)
     dec = decompose(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
     graph = region_graph(dec)
     merged = merge_pieces(graph)
@@ -433,7 +438,7 @@ def _add_check(sub):
 def _report(args) -> Outcome:
     from .present.report import render_report
 
-    files = render_report(args.model, args.output, samples=args.samples, seed=args.seed,
+    files = render_report(_model_arg(args), args.output, samples=args.samples, seed=args.seed,
                           max_pieces=args.max_pieces, max_seconds=args.max_seconds)
     paths = [str(p) for p in (files.markdown, files.html, *files.figures)]
     return Outcome({"files": paths}, "\n".join(paths))
@@ -451,6 +456,7 @@ def _add_report(sub):
 
 
 
+NO_MODEL_COMMANDS = ("check", "claims", "train")  # the others take a model spec (and --seq-len)
 SUBCOMMANDS = [_add_info, _add_sample, _add_decompose, _add_graph, _add_certify, _add_check, _add_report,
                _add_surprise, _add_claims, _add_train, _add_perturb]
 
@@ -465,8 +471,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in SUBCOMMANDS:
         add(sub)
-    for p in sub.choices.values():  # allow --json after the subcommand too
+    for name, p in sub.choices.items():  # allow --json after the subcommand too
         p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
+        if name not in NO_MODEL_COMMANDS:
+            p.add_argument("--seq-len", type=int, default=None, metavar="N",
+                           help="sequence length of a one-output (median) model whose file does not record it")
     return parser
 
 

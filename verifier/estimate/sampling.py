@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import VerifierError
+from ..coerce import as_model
 from ..models.model import Model
 
 DTYPES = {"float64": np.float64, "float32": np.float32}
@@ -101,13 +102,16 @@ class SampleEstimate:
                 "dtype": self.dtype, "seconds": self.seconds, "samples_per_second": self.samples_per_second}
 
 
-def estimate_accuracy(model: Model, n_samples: int, *, seed: int = 0, dtype: str = "float64",
+def estimate_accuracy(model, n_samples: int, *, seed: int = 0, dtype: str = "float64",
                       batch: int = 1 << 16, progress: bool = False) -> SampleEstimate:
     """Sample ``n_samples`` standard Gaussian sequences and count the model's right answers.
 
     Inputs are drawn in float64 from ``numpy.random.default_rng(seed)`` batch after batch (the
     stream does not depend on ``batch``) and cast to ``dtype`` before the forward pass.
     """
+    model = as_model(model)
+    if model.task.outputs_value:
+        raise VerifierError(f"{model.name} is a {model.task.name} model, scored by squared error, not accuracy")
     if n_samples < 1:
         raise VerifierError(f"number of samples must be positive, got {n_samples}")
     if batch < 1:

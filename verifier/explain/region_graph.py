@@ -28,6 +28,7 @@ from typing import Hashable, Sequence
 import networkx as nx
 import ppl
 
+from ..coerce import as_decomposition, as_region_graph
 from ..geometry.cones import cone, generators, half_space, is_full_dimensional, minimized_rows, sign_on_cone
 from ..geometry.decomposition import Decomposition, Leaf, Node, Split
 from ..errors import VerifierError
@@ -111,7 +112,7 @@ def pieces_meeting(decomposition: Decomposition, rows: Sequence[IntRow]) -> list
     return found
 
 
-def region_graph(decomposition: Decomposition) -> nx.Graph:
+def region_graph(decomposition) -> nx.Graph:
     """The adjacency graph of the decomposition's pieces (edges: shared (n-1)-dimensional facets).
 
     Two adjacent pieces are separated where their paths in the split tree part, and their
@@ -123,7 +124,9 @@ def region_graph(decomposition: Decomposition) -> nx.Graph:
     Node attributes: ``pattern``, ``logit_map``, ``logit_difference``, ``constraints``, ``rays``.
     Edge attribute ``hyperplane``: the shared facet's primitive integer row, oriented so the
     lower-numbered piece lies on its non-negative side. Graph attributes: ``n``, ``complete``.
+    ``decomposition`` may also be a model or a spec (decomposed here, without a budget).
     """
+    decomposition = as_decomposition(decomposition)
     n = decomposition.model.n
     pieces = decomposition.pieces
     graph = nx.Graph(n=n, complete=decomposition.complete)
@@ -226,12 +229,13 @@ def union_is_convex(cones: Sequence[Sequence[IntRow]], n: int) -> tuple[bool, pp
     return not rest, hull
 
 
-def merge_pieces(graph: nx.Graph, key: str = "logit_difference") -> Merging:
+def merge_pieces(graph, key: str = "logit_difference") -> Merging:
     """Merge connected runs of adjacent pieces with equal node attribute ``key`` (exact equality).
 
     ``key="logit_difference"`` merges pieces on which the prediction rule is the same linear
     comparison; ``key="logit_map"`` merges only identical logit maps.
     """
+    graph = as_region_graph(graph)
     first = next(iter(graph.nodes), None)
     if first is not None and key not in graph.nodes[first]:
         raise VerifierError(f"unknown merge key {key!r}; node attributes: {', '.join(graph.nodes[first])}")

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ..coerce import as_model
 from ..models.model import Model
 
 MATRICES = ("w_hi", "w_hh", "w_oh")
@@ -82,8 +83,9 @@ def pattern_text(pattern: tuple[EntryClass, ...], matrix: str) -> str:
     return "(" + " ; ".join(" ".join(r) for _, r in sorted(rows.items())) + ")"
 
 
-def standardize(model: Model) -> Standardized:
+def standardize(model) -> Standardized:
     """The exactly equivalent model whose input weights are +-1 (or 0): see the module docstring."""
+    model = as_model(model)
     scales = tuple(Fraction(1) if row[0] == 0 else 1 / abs(row[0]) for row in model.w_hi)
     d = model.d
     w_hi = tuple((scales[i] * model.w_hi[i][0],) for i in range(d))

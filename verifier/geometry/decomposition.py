@@ -33,6 +33,7 @@ from tqdm import tqdm
 from .cones import cone, cut, generators, interior_point, is_full_dimensional, minimized_rows, sign_on_cone
 from ..errors import VerifierError
 from ..exact import Matrix, fraction_matrix, integer_row
+from ..coerce import as_model
 from ..models.model import Model
 
 Pattern = tuple[tuple[bool, ...], ...]
@@ -196,13 +197,14 @@ class _Walk:
         return Leaf(len(self.pieces) - 1)
 
 
-def decompose(model: Model, *, max_pieces: int | None = None, max_seconds: float | None = None,
+def decompose(model, *, max_pieces: int | None = None, max_seconds: float | None = None,
               progress: bool = False) -> Decomposition:
     """Split R^n into the model's activation-pattern cones, exactly.
 
     Budgets stop the walk cleanly: every unfinished cone is returned as :class:`Unresolved`
     (in the tree and in ``unresolved``), ``complete`` is False and ``stop_reason`` says why.
     """
+    model = as_model(model)
     if max_pieces is not None and max_pieces < 0:
         raise VerifierError(f"max_pieces must be >= 0, got {max_pieces}")
     if max_seconds is not None and not max_seconds >= 0:

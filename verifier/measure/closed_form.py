@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import sympy
 
 from ..certify import Certification
+from ..coerce import as_certification
 from ..geometry.decomposition import delta_forms
 from ..errors import VerifierError
 
@@ -48,8 +49,9 @@ def _wedge_angle(p, q):
     return sympy.atan2(sympy.Abs(p[0] * q[1] - p[1] * q[0]), p[0] * q[0] + p[1] * q[1])
 
 
-def error_closed_form(cert: Certification) -> ClosedForm:
+def error_closed_form(cert) -> ClosedForm:
     """The n = 2 error rate as a sum of atan2 terms in the pieces' Delta coefficients."""
+    cert = as_certification(cert)
     if cert.model.n != 2:
         raise VerifierError(f"the closed form is for n = 2 models; this one has n = {cert.model.n}")
     forms = delta_forms(cert.decomposition)

@@ -5,9 +5,14 @@ One spec string names a model everywhere (API and CLI):
 * a path to a weight file: ``.pth`` (a PyTorch state_dict, read safely without torch),
   ``.json`` or ``.npz`` (the project's own formats);
 * ``handcrafted:N``: a published handcrafted model (N = 2, 3, 10);
-* ``zoo:TASK:D:N[:SEED]``: AlgZoo's ``{TASK}_{D}_{N}_1073741824_{SEED}.pth`` in ``$ALGZOO_DIR``
-  (default ``../shared/algzoo`` from the current directory); SEED defaults to the best-of-5 seed;
-* ``trained:D:N``: a model shipped with the package (``verifier/data/trained_D_N.json``).
+* ``zoo:TASK:D:N[:SEED[:N_SEQS]]``: AlgZoo's ``{TASK}_{D}_{N}_{N_SEQS}_{SEED}.pth`` in ``$ALGZOO_DIR``
+  (default ``../shared/algzoo`` from the current directory), TASK one of ``2nd_argmax``,
+  ``argmedian``, ``median``; SEED defaults to the best-of-5 seed, N_SEQS to 2^30 (fully trained;
+  AlgZoo also kept checkpoints after 0 and 2^20 .. 2^29 sequences); sizes AlgZoo did not train
+  are refused with the valid ones listed, as AlgZoo's loaders do;
+* ``zoo:example_2nd_argmax``: AlgZoo's ``example_2nd_argmax()``, the post's M16,10;
+* ``trained:D:N`` (2nd argmax) and ``trained:TASK:D:N``: models shipped with the package
+  (``verifier/data/trained_D_N.json``, ``trained_TASK_D_N.json``).
 
 In Python, a :class:`Model`, a state_dict (name -> array or tensor) and any object with
 ``.rnn.weight_ih_l0``, ``.rnn.weight_hh_l0`` and ``.linear.weight`` (an AlgZoo/PyTorch
@@ -33,20 +38,39 @@ from ..errors import LoadError, VerifierError
 from .handcrafted import KNOWN_LENGTHS, handcrafted
 from .model import Model
 from .pth import read_state_dict
-from .tasks import get_task
+from .tasks import TASKS
 from .weightfile import load_json, load_npz
 
-SPEC_FORMS = "a .pth/.json/.npz file, handcrafted:N, zoo:TASK:D:N[:SEED], trained:D:N"
+SPEC_FORMS = ("a .pth/.json/.npz file, handcrafted:N, zoo:TASK:D:N[:SEED[:N_SEQS]], zoo:example_2nd_argmax, "
+              "trained:D:N, trained:TASK:D:N")
 STATE_DICT_KEYS = ("rnn.weight_ih_l0", "rnn.weight_hh_l0", "linear.weight")
 ZOO_N_SEQS = 2**30  # AlgZoo's fully trained models saw 2^30 sequences
 DEFAULT_ALGZOO_DIR = Path("..") / "shared" / "algzoo"
-ALGZOO_TASK_PREFIXES = ("2nd_argmax", "argmedian", "argmax")
-_TRAINED_FILE = re.compile(r"trained_(\d+)_(\d+)\.json")
+ALGZOO_TASK_PREFIXES = ("2nd_argmax", "argmedian", "argmax", "median")
+_TRAINED_FILE = re.compile(r"trained_(?:(argmedian|median)_)?(\d+)_(\d+)\.json")
+# AlgZoo's RNN families: (hidden sizes, sequence lengths) it trained, as its zoo functions check them
+ZOO_SIZES = {"2nd_argmax": ((2, 3, 4, 5, 6, 8, 16, 32), (2, 3, 4, 5, 6, 8, 10)),
+             "argmedian": ((2, 4, 8, 16, 32), (3, 5, 7, 11)),
+             "median": ((2, 4, 8, 16, 32), (2, 3, 5, 10))}
+ZOO_CHECKPOINTS = (0,) + tuple(2**i for i in range(20, 31))  # n_seqs of AlgZoo's saved checkpoints
+ZOO_SEEDS = tuple(range(5))
+ZOO_EXAMPLE = "example_2nd_argmax"  # AlgZoo's example_2nd_argmax(): the post's M16,10
+ZOO_EXAMPLE_FILE = "one_layer_16_hidden_94_acc_2nd_argmax.pth"
 _NUMBER = re.compile(r"\d+", re.ASCII)
+_ALGZOO_FILE = re.compile(r"[a-z0-9_]+?_(\d+)_(\d+)_(\d+)_(\d+)\.pth", re.ASCII)
 
 
-def load_model(spec) -> Model:
-    """The model named by ``spec`` (see the module docstring for the accepted forms)."""
+def load_model(spec, *, seq_len: int | None = None) -> Model:
+    """The model named by ``spec`` (see the module docstring for the accepted forms).
+
+    ``seq_len`` gives the sequence length of a one-output (median) model whose file does not
+    record it; for any other model it must agree with the model.
+    """
+    if seq_len is not None:
+        model = load_model(_with_seq_len(spec, seq_len))
+        if model.n != seq_len:
+            raise LoadError(f"{model.name}: sequence length {seq_len} given, but the model has n = {model.n}")
+        return model
     if isinstance(spec, Model):
         return spec
     if isinstance(spec, os.PathLike):
@@ -68,6 +92,22 @@ def load_model(spec) -> Model:
                     "or an object with .rnn.weight_ih_l0, .rnn.weight_hh_l0 and .linear.weight")
 
 
+def _with_seq_len(spec, seq_len: int):
+    if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
+        raise LoadError(f"sequence length must be a positive integer, got {seq_len!r}")
+    if isinstance(spec, (str, os.PathLike)) and Path(spec).suffix.lower() in (".pth", ".pt", ".npz") \
+            and Path(spec).is_file():
+        path = Path(spec)
+        if path.suffix.lower() == ".npz":
+            return load_npz(path, seq_len=seq_len)
+        return load_pth(path, seq_len=seq_len)
+    if isinstance(spec, Mapping):
+        return model_from_state_dict(spec, name="state_dict", seq_len=seq_len)
+    if not isinstance(spec, (str, os.PathLike, Model)) and hasattr(spec, "rnn") and hasattr(spec, "linear"):
+        return model_from_module(spec, seq_len=seq_len)
+    return spec
+
+
 def load_file(path: str | os.PathLike) -> Model:
     """A model from a ``.pth``, ``.json`` or ``.npz`` weight file."""
     path = Path(path)
@@ -85,27 +125,46 @@ def load_file(path: str | os.PathLike) -> Model:
     raise LoadError(f"{path}: unknown weight file type {path.suffix!r} (expected .pth, .json or .npz)")
 
 
-def load_pth(path: str | os.PathLike, task: str | None = None, name: str | None = None) -> Model:
-    """A model from a PyTorch state_dict file; the task defaults to the one in an AlgZoo file name."""
+def load_pth(path: str | os.PathLike, task: str | None = None, name: str | None = None,
+             seq_len: int | None = None) -> Model:
+    """A model from a PyTorch state_dict file; the task defaults to the one in an AlgZoo file name,
+    else to what the output size says (see :func:`model_from_state_dict`), and so does a
+    one-output model's sequence length (``median_D_N_...pth``)."""
     path = Path(path)
     return model_from_state_dict(read_state_dict(path), task=task or task_from_filename(path.name),
-                                 name=name or path.stem)
+                                 name=name or path.stem, seq_len=seq_len or seq_len_from_filename(path.name))
 
 
-def task_from_filename(filename: str) -> str:
-    """The task an AlgZoo file name starts with (``argmax_2_3_...pth`` -> ``argmax``), else ``2nd_argmax``.
+def task_from_filename(filename: str) -> str | None:
+    """The task an AlgZoo file name starts with (``argmax_2_3_...pth`` -> ``argmax``), else None.
 
     >>> task_from_filename("argmedian_4_5_1073741824_2.pth"), task_from_filename("model.pth")
-    ('argmedian', '2nd_argmax')
+    ('argmedian', None)
     """
     for task in ALGZOO_TASK_PREFIXES:
         if filename.startswith(task + "_"):
             return task
-    return "2nd_argmax"
+    return None
 
 
-def model_from_state_dict(state: Mapping, *, task: str = "2nd_argmax", name: str = "model") -> Model:
-    """A model from a bias-free RNN state_dict: exactly the keys ``STATE_DICT_KEYS``, finite floats."""
+def seq_len_from_filename(filename: str) -> int | None:
+    """The sequence length in an AlgZoo file name ``{task}_{d}_{n}_{n_seqs}_{seed}.pth``, else None.
+
+    >>> seq_len_from_filename("median_4_3_1073741824_0.pth"), seq_len_from_filename("model.pth")
+    (3, None)
+    """
+    match = _ALGZOO_FILE.fullmatch(filename)
+    return int(match[2]) if match else None
+
+
+def model_from_state_dict(state: Mapping, *, task: str | None = None, name: str = "model",
+                          seq_len: int | None = None) -> Model:
+    """A model from a bias-free RNN state_dict: exactly the keys ``STATE_DICT_KEYS``, finite floats.
+
+    Without a ``task`` the output size decides: one row in ``linear.weight`` is AlgZoo's
+    ``ScalarRNN`` (the median task, which needs ``seq_len``), n rows a 2nd-argmax model
+    (``seq_len`` is then ignored: the rows say it).
+    """
     keys = set(state)
     biases = sorted(str(k) for k in keys if "bias" in str(k))
     if biases:
@@ -125,12 +184,23 @@ def model_from_state_dict(state: Mapping, *, task: str = "2nd_argmax", name: str
     if w_lin.ndim != 2 or w_lin.shape[1] != d or w_lin.shape[0] == 0:
         raise LoadError(f"{name}: linear.weight has shape {w_lin.shape}, expected (n, {d})")
     precision = "float64" if np.float64 in (w_ih.dtype, w_hh.dtype, w_lin.dtype) else "float32"
-    return Model.from_arrays(w_ih, w_hh, w_lin, task=task, name=name, precision=precision)
+    task = task or ("median" if w_lin.shape[0] == 1 else "2nd_argmax")
+    if TASKS.get(task, TASKS["2nd_argmax"]).outputs_value:
+        if seq_len is None:
+            raise LoadError(f"{name}: linear.weight has one row, so this is a ScalarRNN (the median task), whose"
+                            " sequence length the weights do not record; name the file like AlgZoo"
+                            " (median_D_N_1073741824_SEED.pth) or give it (seq_len=N, --seq-len N)")
+    else:
+        seq_len = None  # one logit per position: the weights say it
+    return Model.from_arrays(w_ih, w_hh, w_lin, task=task, name=name, precision=precision, seq_len=seq_len)
 
 
-def model_from_module(module, *, task: str = "2nd_argmax", name: str | None = None) -> Model:
-    """A model from an AlgZoo/PyTorch-like module (duck typed: torch is not imported here)."""
+def model_from_module(module, *, task: str | None = None, name: str | None = None,
+                      seq_len: int | None = None) -> Model:
+    """A model from an AlgZoo/PyTorch-like module (duck typed: torch is not imported here); a
+    one-output module's sequence length is its ``seq_len`` attribute (AlgZoo's ScalarRNN has one)."""
     name = name or type(module).__name__
+    seq_len = seq_len or getattr(module, "seq_len", None)
     rnn, linear = module.rnn, module.linear
     if getattr(rnn, "nonlinearity", "relu") != "relu":
         raise LoadError(f"{name}: the RNN's nonlinearity is {rnn.nonlinearity!r}; only relu is supported")
@@ -143,7 +213,7 @@ def model_from_module(module, *, task: str = "2nd_argmax", name: str | None = No
         value = getattr(owner, attr, None)
         if value is not None:
             state[key] = value
-    return model_from_state_dict(state, task=task, name=name)
+    return model_from_state_dict(state, task=task, name=name, seq_len=seq_len)
 
 
 def _weight_array(value, key: str, name: str) -> np.ndarray:
@@ -188,48 +258,70 @@ def best_seed(task: str, d: int, n: int) -> int | None:
     return table["best_seed"].get(task, {}).get(f"{d},{n}")
 
 
-def zoo_path(task: str, d: int, n: int, seed: int) -> Path:
-    """Where AlgZoo's fully trained model ``(task, d, n, seed)`` is expected."""
-    return algzoo_dir()[0] / f"{task}_{d}_{n}_{ZOO_N_SEQS}_{seed}.pth"
+def zoo_path(task: str, d: int, n: int, seed: int, n_seqs: int = ZOO_N_SEQS) -> Path:
+    """Where AlgZoo's model ``(task, d, n, seed)`` trained on ``n_seqs`` sequences is expected."""
+    return algzoo_dir()[0] / f"{task}_{d}_{n}_{n_seqs}_{seed}.pth"
 
 
-def _zoo(rest: str, spec: str) -> Model:
-    task, _, numbers = rest.partition(":")
-    d, n, *seed = _numbers(numbers, spec, "zoo:TASK:D:N[:SEED]", (2, 3))
-    try:
-        task = get_task(task).name
-    except VerifierError as e:
-        raise LoadError(f"{spec}: {e}") from None
-    if seed:
-        seed = seed[0]
-    else:
-        seed = best_seed(task, d, n)
-        if seed is None:
-            raise LoadError(f"{spec}: no best-of-5 seed known for {task} d={d} n={n}; "
-                            f"give one: zoo:{task}:{d}:{n}:SEED")
-    path = zoo_path(task, d, n, seed)
+def _check_zoo_value(spec: str, what: str, value: int, valid) -> None:
+    if value not in valid:
+        raise LoadError(f"{spec}: AlgZoo has no model with {what} {value}; valid: {', '.join(map(str, valid))}")
+
+
+def _zoo_file(spec: str, path: Path) -> Path:
     if not path.is_file():
         folder, origin = algzoo_dir()
         note = "" if folder.is_dir() else ", a folder that does not exist"
         raise LoadError(f"{spec}: {path.name} not found in {folder.resolve()} ({origin}{note}); "
                         "set ALGZOO_DIR to the folder holding AlgZoo's .pth files")
-    model = load_pth(path, task=task, name=f"zoo:{task}:{d}:{n}:{seed}")
+    return path
+
+
+def _zoo(rest: str, spec: str) -> Model:
+    if rest == ZOO_EXAMPLE:
+        path = _zoo_file(spec, algzoo_dir()[0] / ZOO_EXAMPLE_FILE)
+        return load_pth(path, task="2nd_argmax", name=f"zoo:{ZOO_EXAMPLE}")
+    task, _, numbers = rest.partition(":")
+    if task not in ZOO_SIZES:
+        raise LoadError(f"{spec}: AlgZoo has no RNN family {task!r}; families: {', '.join(ZOO_SIZES)}"
+                        f" (and zoo:{ZOO_EXAMPLE})")
+    d, n, *extra = _numbers(numbers, spec, "zoo:TASK:D:N[:SEED[:N_SEQS]]", (2, 3, 4))
+    hidden_sizes, seq_lens = ZOO_SIZES[task]
+    _check_zoo_value(spec, "hidden size", d, hidden_sizes)
+    _check_zoo_value(spec, "sequence length", n, seq_lens)
+    n_seqs = extra[1] if len(extra) == 2 else ZOO_N_SEQS
+    _check_zoo_value(spec, "n_seqs", n_seqs, ZOO_CHECKPOINTS)
+    seed = extra[0] if extra else best_seed(task, d, n)
+    if seed is None:
+        raise LoadError(f"{spec}: no best-of-5 seed known for {task} d={d} n={n}; "
+                        f"give one: zoo:{task}:{d}:{n}:SEED")
+    _check_zoo_value(spec, "seed", seed, ZOO_SEEDS)
+    path = _zoo_file(spec, zoo_path(task, d, n, seed, n_seqs))
+    name = f"zoo:{task}:{d}:{n}:{seed}" + (f":{n_seqs}" if n_seqs != ZOO_N_SEQS else "")
+    model = load_pth(path, task=task, name=name, seq_len=n)
     if (model.d, model.n) != (d, n):
         raise LoadError(f"{path}: holds a model with d={model.d}, n={model.n}, not d={d}, n={n} as its name says")
     return model
 
 
 def trained_models() -> dict[str, str]:
-    """The models shipped with the package: ``trained:D:N`` spec -> file name in ``verifier/data``."""
+    """The models shipped with the package: spec -> file name in ``verifier/data``.
+
+    2nd-argmax models are ``trained:D:N`` (``trained_D_N.json``); the other families are
+    ``trained:TASK:D:N`` (``trained_TASK_D_N.json``).
+    """
     data = resources.files("verifier") / "data"
     found = [_TRAINED_FILE.fullmatch(p.name) for p in data.iterdir()] if data.is_dir() else []
-    ordered = sorted(filter(None, found), key=lambda m: (int(m[1]), int(m[2])))
-    return {f"trained:{int(m[1])}:{int(m[2])}": m[0] for m in ordered}
+    ordered = sorted(filter(None, found), key=lambda m: (m[1] or "", int(m[2]), int(m[3])))
+    return {f"trained:{m[1] + ':' if m[1] else ''}{int(m[2])}:{int(m[3])}": m[0] for m in ordered}
 
 
 def _trained(rest: str, spec: str) -> Model:
-    d, n = _numbers(rest, spec, "trained:D:N", (2,))
-    canonical = f"trained:{d}:{n}"
+    task, colon, numbers = rest.partition(":")
+    if not (colon and task in TASKS):
+        task, numbers = None, rest
+    d, n = _numbers(numbers, spec, "trained:D:N or trained:TASK:D:N", (2,))
+    canonical = f"trained:{task + ':' if task and task != '2nd_argmax' else ''}{d}:{n}"
     available = trained_models()
     if canonical not in available:
         raise LoadError(f"no shipped model {spec!r}; available: {', '.join(available) or 'none'}")

@@ -1,6 +1,8 @@
 """The exact model: an immutable ReLU RNN ``M_{d,n}`` with rational weights.
 
 ``h_0 = 0``, ``h_{t+1} = ReLU(W_hh h_t + W_hi x_t)``, ``logits = W_oh h_n``; no biases.
+Position tasks have one logit per input (``W_oh`` is n x d); the median task's ``ScalarRNN``
+has one output (``W_oh`` is 1 x d), so its sequence length ``seq_len`` is stored apart.
 Weights are held as exact rationals (the exact value of each stored float, no rounding);
 numpy float64 copies serve sampling and plots, python-flint matrices serve exact algebra.
 
@@ -24,7 +26,7 @@ from typing import Sequence
 import flint
 import numpy as np
 
-from ..errors import LoadError
+from ..errors import LoadError, VerifierError
 from ..exact import Matrix, exact_rational, fmpq_matrix, rational_str
 from .tasks import TASKS, Task
 
@@ -45,10 +47,12 @@ def _exact_matrix(values, shape: tuple[int, int], what: str) -> Matrix:
 
 @dataclass(frozen=True)
 class Model:
-    """A 2nd-argmax-family RNN with exact rational weights.
+    """An AlgZoo-family RNN with exact rational weights.
 
     ``precision`` records how the weights were stored ("float32", "float64" or "exact"): it
     prices the weights in bits for surprise accounting and does not change their values.
+    ``seq_len`` is the sequence length of a one-output model (the median task); position
+    tasks read it from ``W_oh`` and leave it None.
     """
 
     w_hi: Matrix
@@ -57,6 +61,7 @@ class Model:
     task: Task = TASKS["2nd_argmax"]
     name: str = field(default="model", compare=False)
     precision: str = "float32"
+    seq_len: int | None = None
 
     def __post_init__(self):
         d = len(self.w_hi)
@@ -76,15 +81,30 @@ class Model:
                 raise LoadError("weights must be Fractions; build models with Model.from_arrays")
         if self.precision not in PRECISIONS:
             raise LoadError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
-        self.task.check_length(n)
+        if self.task.outputs_value:
+            if n != 1:
+                raise LoadError(f"task {self.task.name} needs one output (W_oh 1 x d), got {n} rows")
+            if isinstance(self.seq_len, bool) or not isinstance(self.seq_len, int) or self.seq_len < 1:
+                raise LoadError(f"a one-output {self.task.name} model (a ScalarRNN) needs its sequence length,"
+                                f" got {self.seq_len!r}")
+        elif self.seq_len not in (None, n):
+            raise LoadError(f"a {self.task.name} model's sequence length is its {n} logits, not {self.seq_len}")
+        try:
+            self.task.check_length(self.n)
+        except VerifierError:
+            if n == 1 and not self.task.outputs_value:
+                raise LoadError(f"W_oh has one row: a ScalarRNN (the median task), not a {self.task.name} model,"
+                                " which has one logit per input position") from None
+            raise
 
     @classmethod
     def from_arrays(cls, w_hi, w_hh, w_oh, *, task: Task | str = "2nd_argmax", name: str = "model",
-                    precision: str | None = None) -> "Model":
+                    precision: str | None = None, seq_len: int | None = None) -> "Model":
         """Build from array-likes of numbers (or exact-number strings), taking exact values.
 
         ``w_hi`` may be d x 1 or a length-d vector. ``precision`` defaults to the numpy dtype
-        of the arrays when they are float32/float64 arrays, else "exact".
+        of the arrays when they are float32/float64 arrays, else "exact". ``seq_len``: for
+        one-output (median) models only.
         """
         if isinstance(task, str):
             if task not in TASKS:
@@ -107,7 +127,7 @@ class Model:
             _exact_matrix(arrays[0], (d, 1), "W_hi"),
             _exact_matrix(arrays[1], (d, d), "W_hh"),
             _exact_matrix(arrays[2], (n, d), "W_oh"),
-            task=task, name=name, precision=precision,
+            task=task, name=name, precision=precision, seq_len=seq_len,
         )
 
     # -- sizes -------------------------------------------------------------------------
@@ -118,12 +138,17 @@ class Model:
 
     @property
     def n(self) -> int:
-        """Sequence length (= number of logits)."""
+        """Sequence length (= number of logits, except for a one-output median model)."""
+        return len(self.w_oh) if self.seq_len is None else self.seq_len
+
+    @property
+    def outputs(self) -> int:
+        """Number of outputs: n logits, or 1 for a median model."""
         return len(self.w_oh)
 
     @property
     def n_params(self) -> int:
-        return self.d + self.d * self.d + self.n * self.d
+        return self.d + self.d * self.d + self.outputs * self.d
 
     @property
     def weight_bits(self) -> int | None:
@@ -175,17 +200,27 @@ class Model:
         return tuple(states)
 
     def logits_exact(self, x: Sequence) -> tuple[Fraction, ...]:
-        """Exact logits at an input point with rational coordinates."""
+        """Exact outputs (logits, or the one median output) at an input point with rational coordinates."""
         h = self.hidden_exact(x)[-1]
         return tuple(sum((w * hj for w, hj in zip(row, h)), Fraction(0)) for row in self.w_oh)
 
     def correct_exact(self, x: Sequence) -> bool:
         """Whether the model is right at x, in exact arithmetic with PyTorch's tie rule (first maximal logit)."""
+        if self.task.outputs_value:
+            raise VerifierError(f"a {self.task.name} model outputs a value: use squared_error_exact")
         xs = [exact_rational(v) for v in x]
         logits = self.logits_exact(xs)
         pred = max(range(self.n), key=lambda i: (logits[i], -i))
         ascending = sorted(range(self.n), key=lambda i: xs[i])
         return pred == ascending[self.n - 1 - self.task.above(self.n)]
+
+    def squared_error_exact(self, x: Sequence) -> Fraction:
+        """``(y(x) - median(x))^2`` in exact arithmetic (median models)."""
+        if not self.task.outputs_value:
+            raise VerifierError(f"a {self.task.name} model is scored by accuracy: use correct_exact")
+        xs = sorted(exact_rational(v) for v in x)
+        middle = xs[(len(xs) - 1) // 2: len(xs) // 2 + 1]
+        return (self.logits_exact(x)[0] - sum(middle, Fraction(0)) / len(middle)) ** 2
 
     def describe(self) -> str:
         return f"{self.name}: {self.task.name} RNN, d={self.d}, n={self.n}, {self.n_params} parameters ({self.precision})"

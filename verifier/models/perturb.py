@@ -21,6 +21,7 @@ import math
 import numpy as np
 
 from ..errors import VerifierError
+from ..coerce import as_model
 from .model import Model
 
 
@@ -42,19 +43,21 @@ def _check_count_and_seed(count, seed) -> None:
         raise VerifierError(f"seed must be a non-negative integer, got {seed!r}")
 
 
-def noisy_copy(model: Model, sigma: float, seed: int, index: int, *, prefix: str | None = None) -> Model:
+def noisy_copy(model, sigma: float, seed: int, index: int, *, prefix: str | None = None) -> Model:
     """Copy number ``index`` of ``model`` with ``N(0, sigma^2)`` noise on every weight, rounded to float32.
 
     It is named ``{prefix}_noisy_{index:03d}``; ``prefix`` defaults to the model's name.
     """
+    model = as_model(model)
     rng = np.random.default_rng((seed, index))
     noisy = [(w + sigma * rng.standard_normal(w.shape)).astype(np.float32) for w in model.arrays]
     return Model.from_arrays(*noisy, task=model.task, name=f"{prefix or model.name}_noisy_{index:03d}",
                              precision="float32")
 
 
-def perturb(model: Model, sigma: float, count: int, seed: int, *, prefix: str | None = None) -> list[Model]:
+def perturb(model, sigma: float, count: int, seed: int, *, prefix: str | None = None) -> list[Model]:
     """``count`` noisy float32 copies of ``model`` (deterministic for ``seed``), see :func:`noisy_copy`."""
     sigma = check_sigma(sigma)
     _check_count_and_seed(count, seed)
+    model = as_model(model)
     return [noisy_copy(model, sigma, seed, i, prefix=prefix) for i in range(count)]

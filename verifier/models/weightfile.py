@@ -40,7 +40,8 @@ def model_to_json(model: Model, meta: dict | None = None) -> dict:
         return [[_weight_text(v, model.precision) for v in row] for row in m]
     return {
         "format": FORMAT, "version": 1, "task": model.task.name, "precision": model.precision,
-        "name": model.name, "W_hi": mat(model.w_hi), "W_hh": mat(model.w_hh), "W_oh": mat(model.w_oh),
+        "name": model.name, **({"seq_len": model.seq_len} if model.seq_len is not None else {}),
+        "W_hi": mat(model.w_hi), "W_hh": mat(model.w_hh), "W_oh": mat(model.w_oh),
         "sha256_exact": model.content_hash, "meta": meta or {},
     }
 
@@ -88,11 +89,14 @@ def model_from_json(doc, name: str) -> Model:
             for x in row if isinstance(row, list) else [row]:
                 if isinstance(x, bool) or not isinstance(x, (int, Decimal, str)):
                     raise LoadError(f"{name}: {k} must hold numbers or number strings, found {x!r}")
-    task, precision = doc.get("task", "2nd_argmax"), doc.get("precision", "exact")
+    task = doc.get("task", "median" if len(doc["W_oh"]) == 1 else "2nd_argmax")
+    precision, seq_len = doc.get("precision", "exact"), doc.get("seq_len")
     if not isinstance(task, str) or not isinstance(precision, str):
         raise LoadError(f"{name}: 'task' and 'precision' must be strings")
+    if seq_len is not None and (isinstance(seq_len, bool) or not isinstance(seq_len, int)):
+        raise LoadError(f"{name}: 'seq_len' must be an integer")
     return Model.from_arrays(doc["W_hi"], doc["W_hh"], doc["W_oh"], task=task,
-                             name=str(doc.get("name") or name), precision=precision)
+                             name=str(doc.get("name") or name), precision=precision, seq_len=seq_len)
 
 
 def load_json(path: str | Path) -> Model:
@@ -114,8 +118,9 @@ NPZ_KEYS = {"W_hi": ("W_hi", "weight_ih_l0", "rnn.weight_ih_l0"),
             "W_oh": ("W_oh", "linear.weight")}
 
 
-def load_npz(path: str | Path, task: str = "2nd_argmax") -> Model:
-    """Load ``W_hi``, ``W_hh``, ``W_oh`` (or the PyTorch key names) from an ``.npz`` (no pickles)."""
+def load_npz(path: str | Path, task: str | None = None, seq_len: int | None = None) -> Model:
+    """Load ``W_hi``, ``W_hh``, ``W_oh`` (or the PyTorch key names) from an ``.npz`` (no pickles);
+    one output row is a median model, whose ``seq_len`` must be given."""
     path = Path(path)
     read_limited(path)
     try:
@@ -136,7 +141,10 @@ def load_npz(path: str | Path, task: str = "2nd_argmax") -> Model:
     for key, arr in found.items():
         if arr.dtype.kind != "f":
             raise LoadError(f"{path}: {key} has dtype {arr.dtype}, expected float")
-    return Model.from_arrays(found["W_hi"], found["W_hh"], found["W_oh"], task=task, name=path.stem)
+    rows = found["W_oh"].shape[0] if found["W_oh"].ndim == 2 else 0
+    task = task or ("median" if rows == 1 else "2nd_argmax")
+    return Model.from_arrays(found["W_hi"], found["W_hh"], found["W_oh"], task=task, name=path.stem,
+                             seq_len=seq_len if rows == 1 else None)
 
 
 def save_npz(model: Model, path: str | Path) -> Path:

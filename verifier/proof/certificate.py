@@ -25,6 +25,7 @@ import ppl
 
 from .. import __version__
 from ..certify import Certification
+from ..coerce import as_certification
 from .checker import (FORMAT, SEMANTICS, VERSION, cell_json, measure_json, order_cells, pattern_text,
                       totals_json)
 from ..geometry.decomposition import Leaf, Unresolved
@@ -119,8 +120,9 @@ def dumps_certificate(doc: dict) -> str:
     return "{\n" + ",\n".join(f" {json.dumps(k)}: {value(k, v)}" for k, v in doc.items()) + "\n}\n"
 
 
-def write_certificate(cert: Certification, path: str | Path) -> Path:
-    """Write the certificate of ``cert`` to ``path`` (JSON); returns the path."""
+def write_certificate(cert, path: str | Path) -> Path:
+    """Write the certificate of ``cert`` (a certification, or a model to certify) to ``path`` (JSON); returns the path."""
+    cert = as_certification(cert)
     path = Path(path)
     text = dumps_certificate(certificate_document(cert))
     try:
