@@ -2,61 +2,91 @@
 
 The result's accuracy and error rate are intervals with exact rational endpoints: sums of
 rigorous per-cone enclosures (certified for n <= 3, and wherever a cone's pointed part has
-dimension <= 3), or clearly labelled estimates otherwise. ``max_seconds`` bounds the whole
-run: when it stops the decomposition early, or runs out before every piece is split into
-outcome cones, the mass left undecided widens both intervals, so the answer stays true, only
-less sharp.
+dimension <= 3), or clearly labelled estimates otherwise. The work streams
+(:mod:`verifier.pipeline`): each piece is split and measured as soon as it is found, so a run
+keeps running totals, not pieces; ``keep=True`` also keeps the pieces, cones and measures
+(for reports and the explain tools, on small models).
+
+``max_seconds`` bounds the whole run, certificate included: when it runs out (or on Ctrl-C),
+the cones left open widen both intervals by their mass, so the answer stays true, only less
+sharp. ``workers`` processes (or a dask.distributed ``scheduler``) walk independent subtrees;
+the result is the same as a serial run's.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
+from pathlib import Path
 
-from .geometry.decomposition import Decomposition, decompose
+from .errors import VerifierError
+from .geometry.decomposition import Decomposition, SplitEvent, build_tree
+from .geometry.outcome import OutcomeCone
+from .measure import ZERO, Measure
 from .models.loading import load_model
-from .measure import ZERO, Measure, cone_measure, sum_measures as total
 from .models.model import Model
-from .geometry.outcome import OutcomeCone, piece_outcomes
 from .models.tasks import OrderCell
+from .pipeline import Run, Tally, preorder, run
+
+# The output (certificate, unresolved cones' measures) gets this share of a time budget.
+OUTPUT_SHARE = 0.05
 
 
 @dataclass(frozen=True)
 class Certification:
-    """What ``certify`` proves about a model (see the module docstring)."""
+    """What ``certify`` proves about a model (see the module docstring).
+
+    ``decomposition``, ``outcomes`` and ``measures`` (one per outcome cone) are kept only with
+    ``keep=True``; the totals are always there.
+    """
 
     model: Model
-    decomposition: Decomposition
-    outcomes: tuple[OutcomeCone, ...]
-    measures: tuple[Measure, ...]          # one per outcome cone
-    unsplit: tuple[int, ...]               # pieces the time budget left without outcome cones
+    tally: Tally
     unresolved: Measure                    # mass a budget left undecided: 1 - the outcome cones' mass
+    stop_reason: str | None
     seconds: float
+    stages: dict                           # seconds per stage (walk, outcomes, measure, output)
+    workers: int
+    decomposition: Decomposition | None = None
+    outcomes: tuple[OutcomeCone, ...] = ()
+    measures: tuple[Measure, ...] = ()
+    certificate: Path | None = None
 
     @property
     def complete(self) -> bool:
-        return self.decomposition.complete and not self.unsplit
+        return self.tally.unresolved == 0
 
     @property
-    def stop_reason(self) -> str | None:
-        reasons = [self.decomposition.stop_reason] if self.decomposition.stop_reason else []
-        if self.unsplit:
-            reasons.append(f"the time budget ran out before {len(self.unsplit)} of"
-                           f" {len(self.decomposition.pieces)} pieces were split into outcome cones")
-        return "; ".join(reasons) or None
+    def pieces(self) -> int:
+        return self.tally.pieces
+
+    @property
+    def cones(self) -> int:
+        return self.tally.correct.count + self.tally.errors.count
+
+    @property
+    def error_cones(self) -> int:
+        return self.tally.errors.count
+
+    @property
+    def unresolved_cones(self) -> int:
+        return self.tally.unresolved
 
     @property
     def certified(self) -> bool:
-        return all(m.certified for m in self.measures) and self.unresolved.certified
+        return self.tally.correct.certified and self.tally.errors.certified and self.unresolved.certified
 
     @property
     def correct_mass(self) -> Measure:
-        return total(m for o, m in zip(self.outcomes, self.measures) if o.correct)
+        return self.tally.correct.measure()
 
     @property
     def error_mass(self) -> Measure:
-        return total(m for o, m in zip(self.outcomes, self.measures) if not o.correct)
+        return self.tally.errors.measure()
 
     @property
     def accuracy(self) -> Measure:
@@ -69,11 +99,8 @@ class Certification:
 
     def breakdown(self) -> dict[OrderCell, Measure]:
         """Error mass per order cell (for 2nd argmax: per (position of max, position of 2nd))."""
-        out: dict[OrderCell, list[Measure]] = {}
-        for o, m in zip(self.outcomes, self.measures):
-            if not o.correct:
-                out.setdefault(o.cell, []).append(m)
-        return {cell: total(ms) for cell, ms in sorted(out.items(), key=lambda kv: (kv[0].target, kv[0].above))}
+        return {cell: s.measure() for cell, s in sorted(self.tally.by_cell.items(),
+                                                         key=lambda kv: (kv[0].target, kv[0].above))}
 
     def check_sums_to_one(self) -> None:
         """For a complete run the correct and error masses must enclose 1 (an internal consistency proof)."""
@@ -93,35 +120,90 @@ def _widened(known: Measure, unresolved: Measure) -> Measure:
 
 def _complement(decided: Measure) -> Measure:
     """The mass outside the decided cones: everything is covered, so it is 1 minus theirs."""
-    return Measure(max(1 - decided.hi, Fraction(0)), 1 - decided.lo, decided.certified, "complement",
-                   1 - decided.estimate, decided.stderr)
+    return Measure(max(1 - decided.hi, Fraction(0)), min(1 - decided.lo, Fraction(1)), decided.certified,
+                   "complement", 1 - decided.estimate, decided.stderr)
 
 
-def certify(model, *, max_pieces: int | None = None, max_seconds: float | None = None,
-            progress: bool = False) -> Certification:
+def certify(model, *, max_pieces: int | None = None, max_seconds: float | None = None, progress: bool = False,
+            workers: int = 1, scheduler=None, keep: bool = True, certificate: str | Path | None = None
+            ) -> Certification:
     """Certify a model's accuracy on standard Gaussian inputs (``model``: a Model or a spec).
 
-    With ``max_seconds`` the decomposition gets at most half the budget, so that the pieces it
-    finds can still be split into outcome cones in the other half.
+    ``workers``: processes for independent subtrees (``os.cpu_count()`` for all cores);
+    ``scheduler``: a dask.distributed address (or Client) instead. ``keep``: keep the pieces,
+    cones and measures in memory (False streams: constant memory). ``certificate``: a path to
+    write the proof certificate to, incrementally.
     """
     model = load_model(model)
+    if max_pieces is not None and max_pieces < 0:
+        raise VerifierError(f"max_pieces must be >= 0, got {max_pieces}")
+    if max_seconds is not None and not max_seconds >= 0:
+        raise VerifierError(f"max_seconds must be >= 0, got {max_seconds}")
+    if workers < 1:
+        raise VerifierError(f"workers must be >= 1, got {workers}")
     start = time.perf_counter()
-    dec = decompose(model, max_pieces=max_pieces, max_seconds=None if max_seconds is None else max_seconds / 2,
-                    progress=progress)
-    cells = tuple(model.task.cells(model.n))
-    outcomes: list[OutcomeCone] = []
-    unsplit = []
-    for index, piece in enumerate(dec.pieces):
-        if max_seconds is not None and time.perf_counter() - start > max_seconds:
-            unsplit.append(index)
-        else:
-            outcomes.extend(piece_outcomes(index, piece, cells, model.n))
-    # canonical (minimized, sorted) rows: exactly what the independent checker recomputes
-    measures = tuple(cone_measure(o.constraints, model.n) for o in outcomes)
-    complete = dec.complete and not unsplit
-    unresolved = ZERO if complete else _complement(total(measures))
-    cert = Certification(model, dec, tuple(outcomes), measures, tuple(unsplit), unresolved,
-                         time.perf_counter() - start)
-    if complete:
+    deadline = None
+    if max_seconds is not None:
+        reserve = OUTPUT_SHARE * max_seconds if certificate is not None else 0.0
+        deadline = time.time() + max_seconds - reserve
+    spill = tempfile.mkdtemp(prefix=".certify-", dir=Path(certificate).parent if certificate else None) \
+        if certificate is not None else None
+    try:
+        r = run(model, workers=workers, scheduler=scheduler, deadline=deadline, max_pieces=max_pieces, keep=keep,
+                certificate=certificate is not None, spill=spill, progress=progress)
+        decided = r.tally.correct.measure() + r.tally.errors.measure() if r.tally.pieces else ZERO
+        unresolved = ZERO if r.tally.unresolved == 0 else _complement(decided)
+        kept = _kept(model, r, time.perf_counter() - start) if keep else {}
+        cert = Certification(model, r.tally, unresolved, _reason(r), 0.0, dict(r.seconds), r.workers, **kept)
+        if certificate is not None:
+            from .proof.certificate import write_run
+            t0 = time.perf_counter()
+            path = write_run(r, model, certificate, time.perf_counter() - start, cert.stop_reason)
+            cert.stages["output"] = time.perf_counter() - t0
+            cert = replace(cert, certificate=path)
+    finally:
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
+    cert = replace(cert, seconds=time.perf_counter() - start)
+    if cert.complete:
         cert.check_sums_to_one()
     return cert
+
+
+def _reason(r: Run) -> str | None:
+    if not r.tally.unresolved:
+        return None
+    why = r.stop_reason or "stopped"
+    return f"{why}: {r.tally.pieces} pieces resolved, {r.tally.unresolved} cones left unresolved"
+
+
+def _kept(model: Model, r: Run, seconds: float) -> dict:
+    """The pieces, tree, cones and measures of a ``keep`` run, in the tree's preorder."""
+    pieces, unresolved, outcomes, measures = [], [], [], []
+    kept = {number: iter(part.kept) for number, part in r.parts.items()}
+
+    def events():
+        for node, part, cone in preorder(r):
+            if node[0] == "S":
+                yield SplitEvent(*node[1:])
+            elif node[0] == "U":
+                yield cone
+            else:
+                piece, scored = next(kept[part.number])
+                index = len(pieces)
+                outcomes.extend(replace(o, piece=index) for o, _ in scored)
+                measures.extend(m for _, m in scored)
+                yield piece
+    tree = build_tree(events(), pieces, unresolved)
+    dec = Decomposition(model, tuple(pieces), tree, not unresolved, _reason(r), tuple(unresolved),
+                        r.seconds.get("walk", seconds))
+    return {"decomposition": dec, "outcomes": tuple(outcomes), "measures": tuple(measures)}
+
+
+def default_workers() -> int:
+    """All cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
+

@@ -78,10 +78,13 @@ def _add_sample(sub):
 
 
 def _certify(args) -> Outcome:
-    from .certify import certify
+    from .certify import certify, default_workers
 
-    cert = certify(_model_arg(args), max_pieces=args.max_pieces, max_seconds=args.max_seconds,
-                   progress=_progress(args))
+    m = load_model(args.model, seq_len=args.seq_len)
+    max_seconds, note = _budget(args, m)
+    workers = default_workers() if args.workers is None else args.workers
+    cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
+                   workers=workers, scheduler=args.scheduler, keep=m.n == 2, certificate=args.certificate)
     m, acc, err = cert.model, cert.accuracy, cert.error_rate
 
     def interval(meas):
@@ -94,14 +97,15 @@ def _certify(args) -> Outcome:
     data = {"model": m.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
             "accuracy": interval(acc), "error_rate": interval(err), "certified": cert.certified,
             "complete": cert.complete, "stop_reason": cert.stop_reason,
-            "pieces": len(cert.decomposition.pieces), "cones": len(cert.outcomes),
-            "error_cones": sum(not o.correct for o in cert.outcomes),
-            "unresolved": len(cert.decomposition.unresolved), "seconds": cert.seconds,
-            "breakdown": breakdown}
+            "pieces": cert.pieces, "cones": cert.cones, "error_cones": cert.error_cones,
+            "unresolved": cert.unresolved_cones, "seconds": cert.seconds, "workers": cert.workers,
+            "stages": cert.stages, "breakdown": breakdown}
     lines = [
         m.describe(),
-        f"{len(cert.decomposition.pieces)} linear pieces, {len(cert.outcomes)} correct/error cones"
-        f" ({data['error_cones']} error), {cert.seconds:.3f} s",
+        *([note] if note else []),
+        f"{cert.pieces} linear pieces, {cert.cones} correct/error cones"
+        f" ({cert.error_cones} error), {cert.seconds:.3f} s"
+        + (f" on {cert.workers} workers" if cert.workers > 1 else ""),
         f"accuracy   in [{acc.lo_str(17)}, {acc.hi_str(17)}]  ({kind})",
         f"error rate in [{err.lo_str(17)}, {err.hi_str(17)}]"
         + (f"  = {one_in(float(err.hi + err.lo) / 2)}" if err.hi - err.lo < (err.hi + err.lo) / 20 else "")
@@ -126,10 +130,8 @@ def _certify(args) -> Outcome:
         for cell, meas in by_cell.items():
             above = "nothing" if not cell.above else ",".join(f"x{a}" for a in cell.above)
             lines.append(f"  {above:>9} above target x{cell.target}: {meas.lo_str(7)} .. {meas.hi_str(7)}")
-    if args.certificate:
-        from .proof.certificate import write_certificate
-
-        data["certificate"] = str(write_certificate(cert, args.certificate))
+    if cert.certificate is not None:
+        data["certificate"] = str(cert.certificate)
         lines.append(f"certificate written to {data['certificate']}; check it with: verifier check {data['certificate']}")
     return Outcome(data, "\n".join(lines))
 
@@ -140,18 +142,29 @@ def _add_certify(sub):
     _add_budget(p)
     p.add_argument("--certificate", metavar="FILE.json", default=None,
                    help="also write a self-contained proof certificate (check it with: verifier check FILE.json)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="processes walking independent subtrees (default: all cores)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run the subtrees on a dask.distributed cluster (e.g. tcp://host:8786; needs the "
+                        "[distributed] extra) instead of local processes")
     p.set_defaults(run=_certify)
 
 
 def _add_budget(p):
-    """Budget options: a long decomposition stops cleanly and reports what it could not resolve."""
-    p.add_argument("--max-pieces", type=int, default=None, help="stop the decomposition after this many pieces")
-    p.add_argument("--max-seconds", type=float, default=None, help="stop the decomposition after this long")
+    """Budget options: a long run stops cleanly and reports what it could not resolve."""
+    p.add_argument("--max-pieces", type=int, default=None, help="stop after this many pieces")
+    p.add_argument("--max-seconds", type=float, default=None,
+                   help="stop after this long (the whole run); models with d*n > 48 get 300 s by default")
 
 
-def _model_arg(args):
-    """The model spec, loaded here only when ``--seq-len`` completes it (a bare ScalarRNN file)."""
-    return args.model if args.seq_len is None else load_model(args.model, seq_len=args.seq_len)
+def _budget(args, model) -> tuple[float | None, str | None]:
+    """Checked budget options, and the default budget for models too big to enumerate."""
+    from .resources import default_budget
+    if args.max_seconds is not None and not args.max_seconds >= 0:
+        raise VerifierError(f"--max-seconds must be >= 0, got {args.max_seconds}")
+    if getattr(args, "workers", None) is not None and args.workers < 1:
+        raise VerifierError(f"--workers must be >= 1, got {args.workers}")
+    return default_budget(model, args.max_seconds, args.max_pieces)
 
 
 def _progress(args) -> bool:
@@ -256,7 +269,8 @@ def _decompose(args) -> Outcome:
     from .exact import rational_str
 
     m = load_model(args.model, seq_len=args.seq_len)
-    dec = decompose(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
+    max_seconds, note = _budget(args, m)
+    dec = decompose(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args))
     pieces = [{"pattern": [[int(b) for b in step] for step in p.pattern], "constraints": p.constraints,
                "rays": p.rays, "lines": p.lines,
                "logit_map": [[rational_str(v) for v in row] for row in p.logit_map]} for p in dec.pieces]
@@ -264,7 +278,7 @@ def _decompose(args) -> Outcome:
             "complete": dec.complete, "stop_reason": dec.stop_reason, "unresolved": len(dec.unresolved),
             "seconds": dec.seconds, "pieces_per_second": dec.pieces_per_second, "pieces": pieces}
     status = "complete" if dec.complete else f"INCOMPLETE: {dec.stop_reason}"
-    lines = [m.describe(),
+    lines = [m.describe(), *([note] if note else []),
              f"{len(dec.pieces)} linear pieces ({status}) in {dec.seconds:.3f} s, {dec.pieces_per_second:,.0f} pieces/s"]
     if m.n == 2:
         deltas = delta_forms(dec)
@@ -292,7 +306,8 @@ def _surprise(args) -> Outcome:
 
     m = load_model(args.model, seq_len=args.seq_len)
     check_explanation(args.explanation, m)
-    cert = certify(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
+    max_seconds, _ = _budget(args, m)
+    cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args))
     ledger = EXPLANATIONS[args.explanation](cert)
     others = {name: build(cert) for name, build in EXPLANATIONS.items()
               if name != args.explanation and (name != "post" or m.n == 2)}
@@ -359,7 +374,8 @@ def _graph(args) -> Outcome:
     from .explain.symmetry import MAX_APPROXIMATE_NEURONS, find_symmetries, nearest_conjugation, orbits
 
     m = load_model(args.model, seq_len=args.seq_len)
-    dec = decompose(m, max_pieces=args.max_pieces, max_seconds=args.max_seconds, progress=_progress(args))
+    max_seconds, note = _budget(args, m)
+    dec = decompose(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args))
     graph = region_graph(dec)
     merged = merge_pieces(graph)
     status = "complete" if dec.complete else f"INCOMPLETE: {dec.stop_reason}"
@@ -371,7 +387,7 @@ def _graph(args) -> Outcome:
             "merged": {"key": merged.key, "before": merged.before, "after": merged.after,
                        "regions": [{"pieces": list(r.pieces), "convex": r.convex} for r in merged.regions]}}
     convex = sum(r.convex for r in merged.regions)
-    lines = [m.describe(),
+    lines = [m.describe(), *([note] if note else []),
              f"{graph.number_of_nodes()} pieces ({status}), {graph.number_of_edges()} shared facets;"
              f" graph {'connected' if connected else 'NOT connected'}",
              f"merged by logit difference: {merged.before} pieces -> {merged.after} regions"
@@ -438,8 +454,10 @@ def _add_check(sub):
 def _report(args) -> Outcome:
     from .present.report import render_report
 
-    files = render_report(_model_arg(args), args.output, samples=args.samples, seed=args.seed,
-                          max_pieces=args.max_pieces, max_seconds=args.max_seconds)
+    m = load_model(args.model, seq_len=args.seq_len)
+    max_seconds, _ = _budget(args, m)
+    files = render_report(m, args.output, samples=args.samples, seed=args.seed,
+                          max_pieces=args.max_pieces, max_seconds=max_seconds)
     paths = [str(p) for p in (files.markdown, files.html, *files.figures)]
     return Outcome({"files": paths}, "\n".join(paths))
 

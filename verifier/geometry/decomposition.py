@@ -8,6 +8,20 @@ is the linear form ``row_i(W_hh H_t + W_hi e_t^T)``. A cone the form crosses is 
 is made. The split tree records every real split, so its leaves cover R^n by construction and
 overlap only on boundaries. A leaf's logits are ``W_oh H_n x``.
 
+The walk (:func:`walk`) is a depth-first generator: it yields the tree in preorder (a
+:class:`SplitEvent`, then its positive subtree, then its negative one; a :class:`Piece` per
+leaf; an :class:`Unresolved` per cone a budget or a depth limit left open), so a consumer can
+measure each piece as soon as it is found and keep nothing else. Any :class:`Unresolved` cone
+can be walked on its own later (that is how subtrees are handed to other processes), and the
+result is the same subtree the whole walk would have produced there. :func:`decompose` keeps
+everything in memory as a :class:`Decomposition` (for small models and the explain tools).
+
+Exactness at C speed: pre-activation maps are python-flint rational matrices; each cone's sign
+tests are one integer matrix product (forms times generators, python-flint); a split copies the
+parent polyhedron once (the positive side) and cuts the parent itself for the negative side. A
+form that takes both signs on a full-dimensional cone leaves both sides full-dimensional, so
+no dimension test is needed.
+
 >>> from verifier.models.model import Model
 >>> m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]])
 >>> dec = decompose(m)
@@ -22,43 +36,63 @@ from __future__ import annotations
 import math
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Sequence, Union
+from functools import cached_property
+from typing import Callable, Iterator, Sequence, Union
 
 import flint
 import ppl
-from tqdm import tqdm
 
-from .cones import cone, cut, generators, interior_point, is_full_dimensional, minimized_rows, sign_on_cone
+from .cones import cone, generators, half_space, minimized_rows
 from ..errors import VerifierError
-from ..exact import Matrix, fraction_matrix, integer_row
+from ..exact import Matrix
 from ..coerce import as_model
 from ..models.model import Model
+from ..resources import MemoryGuard
 
 Pattern = tuple[tuple[bool, ...], ...]
 IntRows = tuple[tuple[int, ...], ...]
 
 
+def primitive(row: Sequence[int]) -> tuple[int, ...]:
+    """An integer row divided by the gcd of its entries (same half-space, canonical scale).
+
+    >>> primitive([4, -6, 0])
+    (2, -3, 0)
+    """
+    g = math.gcd(*row)
+    return tuple(v // g for v in row) if g > 1 else tuple(row)
+
+
 @dataclass(frozen=True)
 class Piece:
-    """A full-dimensional cone with one activation pattern, on which logits are linear."""
+    """A full-dimensional cone with one activation pattern, on which logits are linear.
+
+    The logit map is stored as integers over one positive denominator (``logits / denominator``);
+    :attr:`logit_map` gives it as Fractions.
+    """
 
     pattern: Pattern                 # pattern[t][i]: neuron i active at step t (pre-activation >= 0 on the cone)
     constraints: IntRows             # minimized primitive integer rows r, meaning r . x >= 0
     rays: IntRows
     lines: IntRows
-    logit_map: Matrix                # n x n: logits = logit_map @ x on this cone
-    interior: tuple[Fraction, ...]   # a point strictly inside
+    logits: IntRows                  # n x n integers: logits = (logits / denominator) @ x on this cone
+    denominator: int
+    interior: tuple[int, ...]        # a point strictly inside (the sum of the generators)
+
+    @cached_property
+    def logit_map(self) -> Matrix:
+        """The exact n x n logit map (Fractions)."""
+        return tuple(tuple(Fraction(v, self.denominator) for v in row) for row in self.logits)
 
 
 @dataclass(frozen=True)
 class Split:
     """A node of the split tree: children on ``form . x >= 0`` and ``form . x <= 0``.
 
-    A child is None when its side is not full-dimensional inside the parent (with exact sign
-    tests this does not happen: a form that crosses a full-dimensional cone leaves both sides
-    full-dimensional; the check guards the invariant).
+    A child is None when its side is not full-dimensional inside the parent (exact sign tests
+    never produce one; certificates allow it).
     """
 
     form: tuple[int, ...]
@@ -66,6 +100,15 @@ class Split:
     neuron: int
     positive: "Node | None"
     negative: "Node | None"
+
+
+@dataclass(frozen=True)
+class SplitEvent:
+    """A split as the walk yields it: its positive subtree follows, then its negative one."""
+
+    form: tuple[int, ...]
+    step: int
+    neuron: int
 
 
 @dataclass(frozen=True)
@@ -84,6 +127,7 @@ class Unresolved:
 
 
 Node = Union[Split, Leaf, Unresolved]
+Event = Union[SplitEvent, Piece, Unresolved]
 
 
 @dataclass(frozen=True)
@@ -101,105 +145,192 @@ class Decomposition:
         return len(self.pieces) / self.seconds if self.seconds > 0 else math.inf
 
 
+# -- the walk --------------------------------------------------------------------------------
+
 @dataclass
-class _Cone:
+class _Frame:
+    """A cone still to walk: ``poly`` (owned; ``pending``, if set, is a row still to add),
+    the neuron to decide next, and the maps of the current step."""
+
     poly: ppl.C_Polyhedron
-    rays: IntRows
-    lines: IntRows
+    pending: tuple[int, ...] | None
+    step: int
+    neuron: int
+    bits: Pattern                    # complete steps
+    current: tuple[bool, ...]        # the current step's decided neurons
+    pre: flint.fmpq_mat | None       # pre-activation map of the current step (d x n)
+    forms: flint.fmpz_mat | None     # its rows scaled to integers by one positive denominator
+    depth: int                       # splits above this cone
+    rays: IntRows = field(default=())
+    lines: IntRows = field(default=())
+
+    def materialize(self) -> None:
+        if self.pending is not None:
+            self.poly.add_constraint(half_space(self.pending))
+            self.pending = None
+        self.rays, self.lines = generators(self.poly)
 
 
-class _Walk:
-    """One run of the decomposition: weights in flint form, budgets, and the pieces found."""
+class _Maps:
+    """The model's weights in flint form, and the maps the walk derives from them."""
 
-    def __init__(self, model: Model, max_pieces: int | None, max_seconds: float | None, progress: bool):
-        self.model = model
+    def __init__(self, model: Model):
         self.n, self.d = model.n, model.d
         w_hi, self.w_hh, self.w_oh = model.flint_weights
-        # W_hi e_t^T: the input's contribution to the pre-activations at step t.
         self.input_maps = [
             flint.fmpq_mat(self.d, self.n, [w_hi[i, 0] if j == t else 0 for i in range(self.d) for j in range(self.n)])
             for t in range(self.n)
         ]
-        self.max_pieces = max_pieces
-        self.deadline = None if max_seconds is None else time.perf_counter() + max_seconds
-        self.stop_reason: str | None = None
-        self.pieces: list[Piece] = []
-        self.unresolved: list[Unresolved] = []
-        # tqdm's first bar costs ~30 ms even when disabled: make one only when asked
-        self.bar = tqdm(unit=" pieces", file=sys.stderr, desc="decompose") if progress else None
 
-    def out_of_budget(self) -> bool:
-        if self.stop_reason is None:
-            if self.max_pieces is not None and len(self.pieces) >= self.max_pieces:
-                self.stop_reason = f"stopped at the piece budget (max_pieces={self.max_pieces})"
-            elif self.deadline is not None and time.perf_counter() >= self.deadline:
-                self.stop_reason = f"stopped at the time budget after {len(self.pieces)} pieces"
-        return self.stop_reason is not None
-
-    def preactivations(self, hidden: flint.fmpq_mat, step: int) -> tuple[flint.fmpq_mat, list[list[int]]]:
-        """Pre-activation map at ``step`` (d x n) and its rows as integer forms (scaled by a common
-        positive denominator: same signs everywhere; made primitive only when a split records one)."""
+    def step_maps(self, hidden: flint.fmpq_mat, step: int) -> tuple[flint.fmpq_mat, flint.fmpz_mat]:
+        """Pre-activation map at ``step`` and its rows as integer forms (common positive denominator:
+        the same signs everywhere; made primitive only when a split records one)."""
         pre = self.w_hh * hidden + self.input_maps[step]
-        return pre, [[int(v) for v in row] for row in pre.numer_denom()[0].tolist()]
+        return pre, pre.numer_denom()[0]
 
-    def unresolved_node(self, c: _Cone, step: int, neuron: int, bits: Pattern) -> Unresolved:
-        node = Unresolved(minimized_rows(c.poly), step, neuron, bits)
-        self.unresolved.append(node)
-        return node
+    def hidden_after(self, pre: flint.fmpq_mat, active: Sequence[bool]) -> flint.fmpq_mat:
+        hidden = flint.fmpq_mat(pre)
+        for i, on in enumerate(active):
+            if not on:
+                for j in range(self.n):
+                    hidden[i, j] = 0
+        return hidden
 
-    def walk(self, c: _Cone, step: int, neuron: int, bits: Pattern, current: tuple[bool, ...],
-             pre: flint.fmpq_mat, forms: list[list[int]]) -> Node:
-        """Resolve the neurons from (step, neuron) on, on cone ``c``: a subtree of the split tree."""
-        while True:
-            if neuron == self.d:  # step complete: advance the hidden map
-                bits = bits + (current,)
-                hidden = flint.fmpq_mat(pre)
-                for i, active in enumerate(current):
-                    if not active:
-                        for j in range(self.n):
-                            hidden[i, j] = 0
-                step, neuron, current = step + 1, 0, ()
-                if step == self.n:
-                    return self.leaf(c, bits, hidden)
-                pre, forms = self.preactivations(hidden, step)
-            form = forms[neuron]
-            sign = sign_on_cone(form, c.rays, c.lines)
-            if sign == 0:
-                break
-            current += (sign > 0,)
-            neuron += 1
-        if self.out_of_budget():
-            return self.unresolved_node(c, step, neuron, bits + (current,))
-        form = integer_row(form)
-        children = []
-        for side, row in ((True, form), (False, tuple(-v for v in form))):
-            poly = cut(c.poly, row)
-            if not is_full_dimensional(poly, self.n):
-                children.append(None)
-                continue
-            child = _Cone(poly, *generators(poly))
-            children.append(self.walk(child, step, neuron + 1, bits, current + (side,), pre, forms))
-        return Split(form, step, neuron, children[0], children[1])
+    def resume_maps(self, bits: Pattern, step: int) -> tuple[flint.fmpq_mat, flint.fmpz_mat]:
+        """The maps at ``step`` after the complete steps ``bits``."""
+        hidden = flint.fmpq_mat(self.d, self.n)
+        for t in range(step):
+            pre, _ = self.step_maps(hidden, t)
+            hidden = self.hidden_after(pre, bits[t])
+        return self.step_maps(hidden, step)
 
-    def leaf(self, c: _Cone, bits: Pattern, hidden: flint.fmpq_mat) -> Node:
-        if self.out_of_budget():
-            return self.unresolved_node(c, self.n, 0, bits)
-        self.pieces.append(Piece(
-            pattern=bits,
-            constraints=minimized_rows(c.poly),
-            rays=c.rays,
-            lines=c.lines,
-            logit_map=fraction_matrix(self.w_oh * hidden),
-            interior=interior_point(c.rays, c.lines),
-        ))
-        if self.bar is not None:
-            self.bar.update(1)
-        return Leaf(len(self.pieces) - 1)
+
+def _signs(forms: flint.fmpz_mat, first: int, rays: IntRows, lines: IntRows, n: int) -> list[int]:
+    """For neurons ``first..d-1``: +1 (form >= 0 on the cone, not identically 0), -1 (form <= 0
+    on the cone), 0 (the form crosses it), from one integer matrix product over the generators."""
+    gens = rays + lines
+    d = forms.nrows()
+    if not gens:  # the zero cone never occurs (cones are full-dimensional); guard anyway
+        return [-1] * (d - first)
+    g = flint.fmpz_mat(n, len(gens), [v[i] for i in range(n) for v in gens])
+    values = (forms * g).tolist()
+    nr = len(rays)
+    out = []
+    for row in values[first:]:
+        if any(v != 0 for v in row[nr:]):
+            out.append(0)
+            continue
+        pos = any(v > 0 for v in row[:nr])
+        neg = any(v < 0 for v in row[:nr])
+        out.append(0 if pos and neg else 1 if pos else -1)
+    return out
+
+
+def walk(model: Model, start: Unresolved | None = None, *, stop: Callable[[], str | None] = lambda: None,
+         max_depth: int | None = None) -> Iterator[Event]:
+    """The split tree below ``start`` (default: all of R^n), in preorder (see the module docstring).
+
+    ``stop()`` is asked before every split and every leaf; once it returns a reason, every cone
+    still open is yielded as :class:`Unresolved` (after deciding its implied neurons, so it names
+    a neuron that crosses it). A KeyboardInterrupt inside the walk stops it the same way.
+    ``max_depth``: cones below this many splits are yielded as :class:`Unresolved` too (the
+    subtrees a parallel run hands out).
+    """
+    maps = _Maps(model)
+    n, d = maps.n, maps.d
+    if start is None:
+        start = Unresolved((), 0, 0, ())
+    step, neuron = start.step, start.neuron
+    bits = tuple(start.pattern[:step])
+    current = tuple(start.pattern[step]) if step < n and len(start.pattern) > step else ()
+    pre, forms = maps.resume_maps(bits, step) if step < n else (None, None)
+    stack = [_Frame(cone(start.constraints, n), None, step, neuron, bits, current, pre, forms, 0)]
+    stopped = False
+    while stack:
+        f = stack.pop()
+        try:
+            f.materialize()
+            leaf_hidden = _advance(f, maps)
+            if not stopped and stop():
+                stopped = True
+        except KeyboardInterrupt:
+            stopped = True
+            f.materialize()
+            leaf_hidden = _advance(f, maps)
+        if stopped or (leaf_hidden is None and max_depth is not None and f.depth >= max_depth):
+            pattern = f.bits if f.step == n else f.bits + (f.current,)
+            yield Unresolved(minimized_rows(f.poly), f.step, f.neuron, pattern)
+            continue
+        if leaf_hidden is not None:
+            yield _piece(f, maps, leaf_hidden)
+            continue
+        form = primitive([int(v) for v in f.forms.table()[f.neuron]])
+        yield SplitEvent(form, f.step, f.neuron)
+        positive = ppl.C_Polyhedron(f.poly)
+        positive.add_constraint(half_space(form))
+        neg = _Frame(f.poly, tuple(-v for v in form), f.step, f.neuron + 1, f.bits, f.current + (False,),
+                     f.pre, f.forms, f.depth + 1)
+        pos = _Frame(positive, None, f.step, f.neuron + 1, f.bits, f.current + (True,), f.pre, f.forms, f.depth + 1)
+        stack.append(neg)
+        stack.append(pos)
+
+
+def _advance(f: _Frame, maps: _Maps) -> flint.fmpq_mat | None:
+    """Decide the neurons whose sign the cone implies, up to the first that crosses it (``f``
+    then names it) or to the end of the walk (returns the final hidden map)."""
+    n, d = maps.n, maps.d
+    while f.step < n:
+        if f.neuron < d:
+            for sign in _signs(f.forms, f.neuron, f.rays, f.lines, n):
+                if sign == 0:
+                    return None
+                f.current += (sign > 0,)
+                f.neuron += 1
+        hidden = maps.hidden_after(f.pre, f.current)
+        f.bits, f.current, f.neuron = f.bits + (f.current,), (), 0
+        f.step += 1
+        if f.step == n:
+            f.pre = f.forms = None
+            return hidden
+        f.pre, f.forms = maps.step_maps(hidden, f.step)
+    return maps.hidden_after(maps.resume_maps(f.bits, n - 1)[0], f.bits[-1])  # resumed at a leaf
+
+
+def _piece(f: _Frame, maps: _Maps, hidden: flint.fmpq_mat) -> Piece:
+    numer, denom = (maps.w_oh * hidden).numer_denom()
+    gens = f.rays + f.lines
+    return Piece(
+        pattern=f.bits,
+        constraints=minimized_rows(f.poly),
+        rays=f.rays,
+        lines=f.lines,
+        logits=tuple(tuple(int(v) for v in row) for row in numer.tolist()),
+        denominator=int(denom),
+        interior=tuple(sum(col) for col in zip(*gens)),
+    )
+
+
+# -- the whole tree in memory ---------------------------------------------------------------
+
+def build_tree(events: Iterator[Event], pieces: list, unresolved: list) -> Node:
+    """The nested split tree from a preorder event stream (pieces and unresolved cones are
+    appended to the given lists, leaves refer to them by index)."""
+    def node() -> Node:
+        event = next(events)
+        if isinstance(event, Piece):
+            pieces.append(event)
+            return Leaf(len(pieces) - 1)
+        if isinstance(event, Unresolved):
+            unresolved.append(event)
+            return event
+        positive = node()
+        return Split(event.form, event.step, event.neuron, positive, node())
+    return node()
 
 
 def decompose(model, *, max_pieces: int | None = None, max_seconds: float | None = None,
               progress: bool = False) -> Decomposition:
-    """Split R^n into the model's activation-pattern cones, exactly.
+    """Split R^n into the model's activation-pattern cones, exactly, keeping all of them.
 
     Budgets stop the walk cleanly: every unfinished cone is returned as :class:`Unresolved`
     (in the tree and in ``unresolved``), ``complete`` is False and ``stop_reason`` says why.
@@ -210,20 +341,41 @@ def decompose(model, *, max_pieces: int | None = None, max_seconds: float | None
     if max_seconds is not None and not max_seconds >= 0:
         raise VerifierError(f"max_seconds must be >= 0, got {max_seconds}")
     start = time.perf_counter()
-    run = _Walk(model, max_pieces, max_seconds, progress)
+    deadline = None if max_seconds is None else start + max_seconds
+    pieces: list[Piece] = []
+    unresolved: list[Unresolved] = []
+    # tqdm's first bar costs ~30 ms even when disabled: make one only when asked
+    bar = None
+    if progress:
+        from tqdm import tqdm
+        bar = tqdm(unit=" pieces", file=sys.stderr, desc="decompose")
+    reason: list[str] = []
+    guard = MemoryGuard()
+
+    def stop() -> str | None:
+        if not reason:
+            memory = guard.exceeded()
+            if memory:
+                reason.append(memory)
+            elif max_pieces is not None and len(pieces) >= max_pieces:
+                reason.append(f"stopped at the piece budget (max_pieces={max_pieces})")
+            elif deadline is not None and time.perf_counter() >= deadline:
+                reason.append(f"stopped at the time budget after {len(pieces)} pieces")
+        if bar is not None and len(pieces) > bar.n:
+            bar.update(len(pieces) - bar.n)
+        return reason[0] if reason else None
+
     try:
-        whole = cone((), model.n)
-        root = _Cone(whole, *generators(whole))
-        pre, forms = run.preactivations(flint.fmpq_mat(model.d, model.n), 0)
-        tree = run.walk(root, 0, 0, (), (), pre, forms)
+        tree = build_tree(walk(model, stop=stop), pieces, unresolved)
     finally:
-        if run.bar is not None:
-            run.bar.close()
-    stop = None
-    if run.unresolved:
-        stop = (f"{run.stop_reason}: {len(run.pieces)} pieces resolved, "
-                f"{len(run.unresolved)} cones left unresolved")
-    return Decomposition(model, tuple(run.pieces), tree, not run.unresolved, stop, tuple(run.unresolved),
+        if bar is not None:
+            bar.update(len(pieces) - bar.n)
+            bar.close()
+    stop_reason = None
+    if unresolved:
+        why = reason[0] if reason else "stopped"
+        stop_reason = f"{why}: {len(pieces)} pieces resolved, {len(unresolved)} cones left unresolved"
+    return Decomposition(model, tuple(pieces), tree, not unresolved, stop_reason, tuple(unresolved),
                          time.perf_counter() - start)
 
 

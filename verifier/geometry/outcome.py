@@ -13,15 +13,21 @@ that fix the target ``s``) the model is right iff logit ``s`` wins under PyTorch
 The comparisons are taken in turn: the error set is the disjoint union of the cones "first
 ``i - 1`` comparisons hold, comparison ``i`` fails", and what remains is the correct cone. So
 the cones of one cell have disjoint interiors and cover the cell, by construction.
+
+Most (piece, cell) pairs are decided without a polyhedron (exact integer tests on the piece's
+generators, see :func:`cell_occupancy`); a comparison whose sign the piece's generators already
+fix needs no cut. Only the rest goes to PPL, with one polyhedron copy per cut.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
-from .cones import cone, generators, is_full_dimensional, minimized_rows, sign_on_cone
-from .decomposition import Piece
-from ..exact import integer_row
+import ppl
+
+from .cones import cone, generators, half_space, is_full_dimensional, minimized_rows, sign_on_cone
+from .decomposition import Piece, primitive
 from ..models.tasks import OrderCell
 
 
@@ -29,16 +35,27 @@ from ..models.tasks import OrderCell
 class OutcomeCone:
     """A convex cone on which the model is uniformly right or uniformly wrong.
 
-    ``loses_to`` (error cones only) is the first position whose logit beats the target's there.
+    ``constraints`` are canonical (minimized primitive rows, sorted); ``loses_to`` (error cones
+    only) is the first position whose logit beats the target's there.
     """
 
     piece: int
     cell: OrderCell
     correct: bool
     constraints: tuple[tuple[int, ...], ...]
-    rays: tuple[tuple[int, ...], ...]
-    lines: tuple[tuple[int, ...], ...]
     loses_to: int | None = None
+
+    @cached_property
+    def _generators(self):
+        return generators(cone(self.constraints, len(self.constraints[0]) if self.constraints else 0))
+
+    @property
+    def rays(self) -> tuple[tuple[int, ...], ...]:
+        return self._generators[0]
+
+    @property
+    def lines(self) -> tuple[tuple[int, ...], ...]:
+        return self._generators[1]
 
 
 def comparison_rows(piece: Piece, target: int) -> tuple[list[tuple[int, tuple[int, ...]]], int | None]:
@@ -47,7 +64,7 @@ def comparison_rows(piece: Piece, target: int) -> tuple[list[tuple[int, tuple[in
     ``tie_loser`` is the first ``j < target`` whose logit equals the target's on the whole piece
     (then the target never wins there), else None. Vacuous comparisons are dropped.
     """
-    lmap = piece.logit_map
+    lmap = piece.logits  # one positive denominator: differences keep their signs
     rows = []
     for j in range(len(lmap)):
         if j == target:
@@ -57,39 +74,80 @@ def comparison_rows(piece: Piece, target: int) -> tuple[list[tuple[int, tuple[in
             if j < target:
                 return [], j
             continue
-        rows.append((j, integer_row(diff)))
+        rows.append((j, primitive(diff)))
     return rows, None
 
 
-def _outcome(index, cell, correct, poly, loses_to=None) -> OutcomeCone:
-    rays, lines = generators(poly)
-    return OutcomeCone(index, cell, correct, minimized_rows(poly), rays, lines, loses_to)
+def cell_occupancy(piece: Piece, cells: tuple[OrderCell, ...], n: int) -> list[bool | None]:
+    """Per cell: True (the piece meets it in a full-dimensional cone), False (it does not), or
+    None (undecided: ask PPL). Exact integer tests only.
+
+    Empty: some cell row ``x_a - x_b >= 0`` is ``<= 0`` on every ray and ``= 0`` on every line
+    of the piece. Non-empty: a point strictly inside the piece lies strictly inside the cell. The
+    points tried are the interior point ``p`` and ``p + M g`` for each generator ``g`` (and ``-g``
+    for lines) with ``M`` large, compared lexicographically (first by ``g``, then by ``p``), so no
+    ``M`` is ever chosen.
+    """
+    rays, lines, p = piece.rays, piece.lines, piece.interior
+    # le[a][b]: x_a <= x_b on the whole piece
+    le = [[all(g[a] <= g[b] for g in rays) and all(g[a] == g[b] for g in lines) for b in range(n)]
+          for a in range(n)]
+    occupied = set()
+    for g in ((),) + rays + lines + tuple(tuple(-v for v in g) for g in lines):
+        keys = [(g[i], p[i]) if g else (p[i],) for i in range(n)]
+        if len(set(keys)) == n:
+            order = sorted(range(n), key=keys.__getitem__, reverse=True)  # largest first
+            occupied.add(tuple(order))
+    out = []
+    for cell in cells:
+        s = cell.target
+        below = [b for b in range(n) if b != s and b not in cell.above]
+        if any(le[a][s] for a in cell.above) or any(le[s][b] for b in below):
+            out.append(False)
+        else:
+            k = len(cell.above)
+            out.append(True if any(order[k] == s and set(order[:k]) == set(cell.above) for order in occupied)
+                       else None)
+    return out
 
 
 def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: int) -> list[OutcomeCone]:
-    """Split one piece into correct and error cones, cell by cell."""
-    out = []
-    for cell in cells:
-        current = cone(piece.constraints + cell.constraint_rows(n), n)
-        if not is_full_dimensional(current, n):
+    """Split one piece into correct and error cones, cell by cell (canonical cones, in order)."""
+    out: list[OutcomeCone] = []
+    base = None
+    for cell, occupied in zip(cells, cell_occupancy(piece, cells, n)):
+        if occupied is False:
+            continue
+        if base is None:
+            base = cone(piece.constraints, n)
+        current = ppl.C_Polyhedron(base)
+        for row in cell.constraint_rows(n):
+            current.add_constraint(half_space(row))
+        if occupied is None and not is_full_dimensional(current, n):
             continue
         comparisons, tie_loser = comparison_rows(piece, cell.target)
         if tie_loser is not None:
-            out.append(_outcome(index, cell, False, current, tie_loser))
+            out.append(OutcomeCone(index, cell, False, minimized_rows(current), tie_loser))
             continue
         correct = True
+        gens = None
         for j, row in comparisons:
-            rays, lines = generators(current)
-            sign = sign_on_cone(row, rays, lines)
+            sign = sign_on_cone(row, piece.rays, piece.lines)  # the piece's sign holds on the cell's part
+            if sign == 0:
+                if gens is None:
+                    gens = generators(current)
+                sign = sign_on_cone(row, *gens)
             if sign > 0:
                 continue
             if sign < 0:
-                out.append(_outcome(index, cell, False, current, j))
+                out.append(OutcomeCone(index, cell, False, minimized_rows(current), j))
                 correct = False
                 break
-            wrong = cone(minimized_rows(current) + (tuple(-v for v in row),), n)
-            out.append(_outcome(index, cell, False, wrong, j))
-            current = cone(minimized_rows(current) + (row,), n)
+            wrong = ppl.C_Polyhedron(current)
+            wrong.add_constraint(half_space(tuple(-v for v in row)))
+            out.append(OutcomeCone(index, cell, False, minimized_rows(wrong), j))
+            current.add_constraint(half_space(row))
+            gens = None
         if correct:
-            out.append(_outcome(index, cell, True, current))
+            out.append(OutcomeCone(index, cell, True, minimized_rows(current)))
     return out

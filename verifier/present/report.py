@@ -243,10 +243,7 @@ def _pieces_section(cert: Certification, piece_measures) -> list:
     if merged is not None:
         intro += (f" Merging adjacent pieces with the same logit differences leaves {merged.after} "
                   f"region{'s' if merged.after != 1 else ''}.")
-    if cert.unsplit:
-        intro += (f" The time budget left {len(cert.unsplit)} pieces unsplit; they are not measured one by"
-                  " one (their mass is the undecided share), and the tables below omit them.")
-    intro += f" The {'measured ' if cert.unsplit else ''}pieces' measures sum to {interval_text(total)}."
+    intro += f" The pieces' measures sum to {interval_text(total)}."
     blocks = [Heading(2, "Linear pieces"), Para(intro)]
     body = _pieces_section_n2 if cert.model.n == 2 else _pieces_section_general
     return blocks + body(cert, piece_measures)
@@ -387,14 +384,13 @@ def _semantics_section() -> list:
 def _piece_measures(cert: Certification) -> dict[int, Measure]:
     """Each split piece's measure: for n <= 3 measured afresh from its generators (an independent
     check that its outcome cones add up); for n >= 4 the sum of its outcome cones' measures, since
-    estimating every high-dimensional piece again would cost more than the certification. Pieces a
-    time budget left unsplit are left out."""
-    n, unsplit = cert.model.n, set(cert.unsplit)
+    estimating every high-dimensional piece again would cost more than the certification."""
+    n = cert.model.n
     sums: dict[int, list[Measure]] = {}
     for o, m in zip(cert.outcomes, cert.measures):
         sums.setdefault(o.piece, []).append(m)
     return {k: generators_measure(p.rays, p.lines, n) if n <= 3 else sum_measures(sums[k])
-            for k, p in enumerate(cert.decomposition.pieces) if k not in unsplit}
+            for k, p in enumerate(cert.decomposition.pieces)}
 
 
 def build_report(model_or_spec, out_dir: Path, *, samples: int = 10**6, seed: int = 0,

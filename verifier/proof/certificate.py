@@ -11,122 +11,215 @@ gives the same bytes outside ``meta``.
 
 ``certify`` measures each cone from its canonical (minimized, sorted) rows with
 ``cone_measure``, the same call the checker makes, so the two agree to the last bit.
+
+The file is written as it is read: top-level keys in order, one tree node, piece or
+unresolved cone per line. A streaming run (:func:`write_run`) appends each piece's line as it
+is measured and assembles the file from those parts at the end, so a big certificate never
+sits in memory (the tree's nodes do: one small record per split).
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
 import platform
+from array import array
 from pathlib import Path
-
-import flint
-import ppl
+from typing import Iterable, Iterator
 
 from .. import __version__
-from ..certify import Certification
 from ..coerce import as_certification
-from .checker import (FORMAT, SEMANTICS, VERSION, cell_json, measure_json, order_cells, pattern_text,
-                      totals_json)
-from ..geometry.decomposition import Leaf, Unresolved
+from .checker import FORMAT, SEMANTICS, VERSION, Sums, cell_json, measure_json, order_cells, pattern_text, totals_json
 from ..errors import VerifierError
-from ..exact import rational_str
+from ..geometry.decomposition import Leaf, Split, Unresolved
 from ..measure import cone_measure
 from ..models.weightfile import model_to_json
 
 LIST_KEYS = ("tree", "pieces", "unresolved")
 
 
-def _rows(rows) -> list[list[int]]:
-    return [list(r) for r in rows]
+def _compact(v) -> str:
+    return json.dumps(v, separators=(",", ":"), allow_nan=False)
 
 
-def _tree_nodes(dec) -> list[dict]:
-    """The split tree in preorder (positive side first); Split children become node indices."""
-    unresolved = {id(u): k for k, u in enumerate(dec.unresolved)}
-    nodes: list[dict] = []
+def negative_children(kinds: Iterable[str]) -> array:
+    """For a full binary tree given by its node kinds in preorder (``"S"`` split, else a leaf):
+    each split's negative child's index (its positive child is the next node); 0 for leaves.
 
-    def visit(node) -> int:
-        index = len(nodes)
-        if isinstance(node, Leaf):
-            nodes.append({"leaf": node.piece})
-        elif isinstance(node, Unresolved):
-            nodes.append({"unresolved": unresolved[id(node)]})
+    >>> list(negative_children("SSLLL"))
+    [4, 3, 0, 0, 0]
+    """
+    kinds = list(kinds)
+    out = array("q", bytes(8 * len(kinds)))
+    sizes = []
+    for i in range(len(kinds) - 1, -1, -1):
+        if kinds[i] == "S":
+            positive = sizes.pop()
+            negative = sizes.pop()
+            out[i] = i + 1 + positive
+            sizes.append(1 + positive + negative)
         else:
-            entry = {"split": list(node.form), "step": node.step, "neuron": node.neuron}
-            nodes.append(entry)
-            entry["positive"] = None if node.positive is None else visit(node.positive)
-            entry["negative"] = None if node.negative is None else visit(node.negative)
-        return index
-
-    visit(dec.tree)
-    return nodes
+            sizes.append(1)
+    return out
 
 
-def certificate_document(cert: Certification) -> dict:
-    """The certificate of a certification, as a JSON-ready dict (see the module docstring)."""
-    if cert.unsplit:
-        raise VerifierError(f"no certificate: {cert.stop_reason}; every piece needs its outcome cones"
-                            " (raise --max-seconds, or set a piece budget with --max-pieces instead)")
-    model, dec = cert.model, cert.decomposition
+def _tree_lines(nodes: list) -> Iterator[str]:
+    """Certificate lines of the tree from preorder records ``("S", form, step, neuron)``, ``("L",)``, ``("U",)``."""
+    negative = negative_children(node[0] for node in nodes)
+    counts = {"L": 0, "U": 0}
+    for i, node in enumerate(nodes):
+        if node[0] == "S":
+            yield _compact({"split": list(node[1]), "step": node[2], "neuron": node[3], "positive": i + 1,
+                            "negative": negative[i]})
+        else:
+            key = "leaf" if node[0] == "L" else "unresolved"
+            yield _compact({key: counts[node[0]]})
+            counts[node[0]] += 1
+
+
+def _unresolved_line(u: Unresolved, m) -> str:
+    return _compact({"step": u.step, "neuron": u.neuron, "pattern": [s for s in pattern_text(u.pattern) if s],
+                     "constraints": [list(r) for r in u.constraints], "measure": measure_json(m)})
+
+
+def _write(path: Path, model, nodes: list, piece_lines: Iterable[str], unresolved: list[Unresolved],
+           correct: Sums, errors: Sums, pieces: int, meta: dict) -> Path:
+    """Write the certificate, streaming the pieces' lines (see the module docstring)."""
     n = model.n
-    weights = {k: v for k, v in model_to_json(model).items() if k not in ("name", "meta")}
     above = model.task.above(n)
-    correct, errors = [], []
-    by_piece: dict[int, list[dict]] = {}
-    for o, m in zip(cert.outcomes, cert.measures):
-        (correct if o.correct else errors).append(m)
-        by_piece.setdefault(o.piece, []).append({
-            "cell": cell_json(o.cell.target, o.cell.above), "correct": o.correct, "loses_to": o.loses_to,
-            "constraints": _rows(o.constraints), "measure": measure_json(m)})
-    pieces = [{"pattern": pattern_text(p.pattern), "constraints": _rows(p.constraints),
-               "logit_map": [[rational_str(v) for v in row] for row in p.logit_map],
-               "outcomes": by_piece.get(k, [])} for k, p in enumerate(dec.pieces)]
-    unresolved_measures = [cone_measure(u.constraints, n) for u in dec.unresolved]
-    unresolved = [{"step": u.step, "neuron": u.neuron, "pattern": [s for s in pattern_text(u.pattern) if s],
-                   "constraints": _rows(u.constraints), "measure": measure_json(m)}
-                  for u, m in zip(dec.unresolved, unresolved_measures)]
-    return {
-        "format": FORMAT,
-        "version": VERSION,
-        "semantics": {**SEMANTICS, "task": model.task.name, "target_above": above,
-                      "cells": [cell_json(s, a) for s, a in order_cells(above, n)]},
-        "model": weights,
-        "tree": _tree_nodes(dec),
-        "pieces": pieces,
-        "unresolved": unresolved,
-        "totals": totals_json(correct, errors, unresolved_measures, len(pieces)),
-        "meta": {
-            "model_name": model.name, "generator": f"verifier {__version__}",
+    weights = {k: v for k, v in model_to_json(model).items() if k not in ("name", "meta")}
+    measures = [cone_measure(u.constraints, n) for u in unresolved]
+    semantics = {**SEMANTICS, "task": model.task.name, "target_above": above,
+                 "cells": [cell_json(s, a) for s, a in order_cells(above, n)]}
+    totals = totals_json(correct, errors, Sums.of(measures), pieces)
+    meta = {"model_name": model.name, "generator": f"verifier {__version__}",
             "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            "certify_seconds": round(cert.seconds, 3), "decomposition_seconds": round(dec.seconds, 3),
-            "stop_reason": dec.stop_reason, "python": platform.python_version(),
-            "pplpy": getattr(ppl, "__version__", "?"), "python_flint": flint.__version__,
-        },
-    }
+            **meta, "python": platform.python_version()}
+
+    def section(f, key, value, last=False):
+        f.write(f" {json.dumps(key)}: {value}" + ("\n" if last else ",\n"))
+
+    def dict_value(d) -> str:
+        return "{\n  " + ",\n  ".join(f"{json.dumps(k)}: {_compact(x)}" for k, x in d.items()) + "\n }"
+
+    def list_value(f, key, lines):
+        first = True
+        for line in lines:
+            f.write((f" {json.dumps(key)}: [\n  " if first else ",\n  ") + line)
+            first = False
+        f.write(f" {json.dumps(key)}: []" if first else "\n ]")
+        f.write(",\n")
+
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with open(tmp, "w") as f:
+            f.write("{\n")
+            section(f, "format", _compact(FORMAT))
+            section(f, "version", _compact(VERSION))
+            section(f, "semantics", dict_value(semantics))
+            section(f, "model", dict_value(weights))
+            list_value(f, "tree", _tree_lines(nodes))
+            list_value(f, "pieces", piece_lines)
+            list_value(f, "unresolved", (_unresolved_line(u, m) for u, m in zip(unresolved, measures)))
+            section(f, "totals", dict_value(totals))
+            section(f, "meta", _compact(meta), last=True)
+            f.write("}\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        raise VerifierError(f"{path}: cannot write the certificate ({e.strerror or e})") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
 
 
-def dumps_certificate(doc: dict) -> str:
-    """Compact, deterministic JSON text: one top-level key per line, one node or piece per line."""
-    def compact(v) -> str:
-        return json.dumps(v, separators=(",", ":"), allow_nan=False)
+def _sums(tally_sum) -> Sums:
+    return Sums(tally_sum.lo, tally_sum.hi, tally_sum.count, tally_sum.certified)
 
-    def value(key, v) -> str:
-        if key in LIST_KEYS and v:
-            return "[\n  " + ",\n  ".join(compact(x) for x in v) + "\n ]"
-        if isinstance(v, dict) and key != "meta":
-            return "{\n  " + ",\n  ".join(f"{json.dumps(k)}: {compact(x)}" for k, x in v.items()) + "\n }"
-        return compact(v)
-    return "{\n" + ",\n".join(f" {json.dumps(k)}: {value(k, v)}" for k, v in doc.items()) + "\n}\n"
+
+def write_run(run, model, path, seconds: float, stop_reason) -> Path:
+    """Write the certificate of a streaming run (:func:`verifier.pipeline.run` with ``certificate``)."""
+    from ..pipeline import preorder
+    nodes, unresolved, order = [], [], []
+    for node, part, cone in preorder(run):
+        nodes.append(node)
+        if cone is not None:
+            unresolved.append(cone)
+        elif node[0] == "L":
+            order.append(part)
+
+    def piece_lines():
+        files = {}
+        try:
+            for part in order:
+                if part.piece_lines is not None:
+                    source = files.setdefault(part.number, iter(part.piece_lines))
+                else:
+                    if part.number not in files:
+                        files[part.number] = open(Path(run.spill) / f"{part.number}.pieces")
+                    source = files[part.number]
+                yield next(source).rstrip("\n")
+        finally:
+            for f in files.values():
+                if hasattr(f, "close"):
+                    f.close()
+    meta = {"certify_seconds": round(seconds, 3), "workers": run.workers, "stop_reason": stop_reason}
+    return _write(Path(path), model, nodes, piece_lines(), unresolved, _sums(run.tally.correct),
+                  _sums(run.tally.errors), run.tally.pieces, meta)
+
+
+def _nodes(tree) -> list:
+    """Preorder records of an in-memory split tree."""
+    out, stack = [], [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Leaf):
+            out.append(("L",))
+        elif isinstance(node, Unresolved):
+            out.append(("U",))
+        else:
+            if node.positive is None or node.negative is None:
+                raise VerifierError("internal error: a split with an empty side")
+            out.append(("S", node.form, node.step, node.neuron))
+            stack.extend((node.negative, node.positive))
+    return out
 
 
 def write_certificate(cert, path: str | Path) -> Path:
-    """Write the certificate of ``cert`` (a certification, or a model to certify) to ``path`` (JSON); returns the path."""
+    """Write the certificate of ``cert`` to ``path`` (JSON): a certification made with ``keep=True``,
+    or a model to certify."""
+    from ..pipeline import piece_line
     cert = as_certification(cert)
-    path = Path(path)
-    text = dumps_certificate(certificate_document(cert))
-    try:
-        path.write_text(text)
-    except OSError as e:
-        raise VerifierError(f"{path}: cannot write the certificate ({e.strerror or e})") from None
-    return path
+    if cert.decomposition is None:
+        raise VerifierError("no certificate: this certification kept no pieces (certify(..., keep=True), "
+                            "or pass certificate=PATH to certify)")
+    dec = cert.decomposition
+    scored = [[] for _ in dec.pieces]
+    for o, m in zip(cert.outcomes, cert.measures):
+        scored[o.piece].append((o, m))
+    lines = (piece_line(p, s) for p, s in zip(dec.pieces, scored))
+    meta = {"certify_seconds": round(cert.seconds, 3), "workers": cert.workers, "stop_reason": cert.stop_reason}
+    return _write(Path(path), cert.model, _nodes(dec.tree), lines, list(dec.unresolved),
+                  _sums(cert.tally.correct), _sums(cert.tally.errors), cert.tally.pieces, meta)
+
+
+def certificate_document(cert) -> dict:
+    """The certificate of a ``keep=True`` certification as a JSON-ready dict."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as tmp:
+        return json.loads(write_certificate(cert, Path(tmp) / "c.json").read_text())
+
+
+def dumps_certificate(doc: dict) -> str:
+    """Compact, deterministic JSON text of a certificate document: one top-level key per line, one
+    node or piece per line (the layout the writer streams)."""
+    def value(key, v) -> str:
+        if key in LIST_KEYS and v:
+            return "[\n  " + ",\n  ".join(_compact(x) for x in v) + "\n ]"
+        if isinstance(v, dict) and key != "meta":
+            return "{\n  " + ",\n  ".join(f"{json.dumps(k)}: {_compact(x)}" for k, x in v.items()) + "\n }"
+        return _compact(v)
+    return "{\n" + ",\n".join(f" {json.dumps(k)}: {value(k, v)}" for k, v in doc.items()) + "\n}\n"
+from ..coerce import as_certification

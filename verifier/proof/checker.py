@@ -102,25 +102,34 @@ def cell_json(target: int, above: Sequence[int]) -> list:
     return [target, list(above)]
 
 
-def totals_json(correct: Sequence[Measure], errors: Sequence[Measure], unresolved: Sequence[Measure],
-                pieces: int) -> dict:
-    """The totals implied by the per-cone measures: exact sums; the unresolved mass widens both
-    rates, which are clipped to at most 1."""
-    def lo(ms):
-        return sum((m.lo for m in ms), Fraction(0))
+@dataclass(frozen=True)
+class Sums:
+    """Exact sums of measure intervals: ``lo``, ``hi``, how many, and whether all are certified."""
 
-    def hi(ms):
-        return sum((m.hi for m in ms), Fraction(0))
-    slack = hi(unresolved)
+    lo: Fraction = Fraction(0)
+    hi: Fraction = Fraction(0)
+    count: int = 0
+    certified: bool = True
+
+    @classmethod
+    def of(cls, measures: Sequence[Measure]) -> Sums:
+        return cls(sum((m.lo for m in measures), Fraction(0)), sum((m.hi for m in measures), Fraction(0)),
+                   len(measures), all(m.certified for m in measures))
+
+
+def totals_json(correct: Sums, errors: Sums, unresolved: Sums, pieces: int) -> dict:
+    """The totals implied by the per-cone measures (given as their exact sums); the unresolved
+    mass widens both rates, which are clipped to at most 1."""
+    slack = unresolved.hi
     return {
-        "accuracy": interval_json(lo(correct), min(hi(correct) + slack, Fraction(1))),
-        "error_rate": interval_json(lo(errors), min(hi(errors) + slack, Fraction(1))),
-        "correct_mass": interval_json(lo(correct), hi(correct)),
-        "error_mass": interval_json(lo(errors), hi(errors)),
-        "unresolved_mass": interval_json(lo(unresolved), slack),
-        "certified": all(m.certified for m in (*correct, *errors, *unresolved)),
-        "complete": not unresolved,
-        "pieces": pieces, "outcome_cones": len(correct) + len(errors), "unresolved_cones": len(unresolved),
+        "accuracy": interval_json(correct.lo, min(correct.hi + slack, Fraction(1))),
+        "error_rate": interval_json(errors.lo, min(errors.hi + slack, Fraction(1))),
+        "correct_mass": interval_json(correct.lo, correct.hi),
+        "error_mass": interval_json(errors.lo, errors.hi),
+        "unresolved_mass": interval_json(unresolved.lo, slack),
+        "certified": correct.certified and errors.certified and unresolved.certified,
+        "complete": not unresolved.count,
+        "pieces": pieces, "outcome_cones": correct.count + errors.count, "unresolved_cones": unresolved.count,
     }
 
 
@@ -669,7 +678,8 @@ class _Checker:
         self.unresolved.append(self.measure(f"{where}.measure", item["measure"], minimized_rows(poly)))
 
     def check_totals(self, stored, pieces: int) -> None:
-        expected = _as_json(totals_json(self.correct, self.errors, self.unresolved, pieces))
+        expected = _as_json(totals_json(Sums.of(self.correct), Sums.of(self.errors), Sums.of(self.unresolved),
+                                         pieces))
         stored = _object(stored, tuple(expected), "totals")
         for key, value in expected.items():
             if not _same(stored[key], value):

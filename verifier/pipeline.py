@@ -1,0 +1,490 @@
+"""The streaming certify pipeline: walk, split into outcome cones, measure, add up -- piece by piece.
+
+Each piece goes through its outcome cones and their measures as soon as the walk
+(:func:`~verifier.geometry.decomposition.walk`) yields it; what stays is a running
+:class:`Tally` (masses, counts, the error breakdown per order cell) and, when a certificate is
+wanted, the piece's certificate line, appended to a file. So memory does not grow with the
+number of pieces.
+
+The split tree's subtrees are independent. A parallel run walks the top of the tree in this
+process down to ``FRONTIER_DEPTH`` splits, hands the open cones to workers (a process pool,
+or a dask.distributed cluster), and puts the parts back together in the tree's preorder, so the
+result does not depend on the number of workers or on the order they finish in.
+
+Budgets: a wall-clock deadline (absolute ``time.time()``, so workers on other machines of a
+cluster need synchronized clocks) and a piece budget. The walk asks before every split and
+leaf; a piece is measured cone by cone and a deadline in between turns it back into an
+unresolved cone. Cones a budget leaves open stay in the tree as unresolved, and their mass
+widens the result. A task that does not come back within ``GRACE_SECONDS`` of the deadline is
+abandoned and its whole cone counts as unresolved.
+
+How a piece is scored is one swappable function pair (:class:`Scoring`): its outcome cones, and
+a quantity per cone (the Gaussian measure for accuracy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+from .geometry.decomposition import Piece, SplitEvent, Unresolved, walk
+from .geometry.outcome import OutcomeCone, piece_outcomes
+from .measure import Measure, cone_measure
+from .models.model import Model
+from .models.tasks import OrderCell
+from .resources import MemoryGuard
+
+FRONTIER_DEPTH = 6          # a parallel run hands out the cones 6 splits down (up to 64 subtrees)
+GRACE_SECONDS = 1.0         # how long after the deadline the pipeline waits for a worker's answer
+_Z = 4                      # an estimate's interval is +-4 standard errors (as in the measure module)
+
+
+# -- running sums --------------------------------------------------------------------------
+
+@dataclass
+class MassSum:
+    """A running :func:`~verifier.measure.sum_measures`, exact and order-independent.
+
+    Certified parts add as intervals; estimates add their values and variances (kept as exact
+    Fractions, so the sum does not depend on the order of the parts); ``lo``/``hi`` are the plain
+    sums of every part's interval (what certificates state).
+    """
+
+    cert_lo: Fraction = Fraction(0)
+    cert_hi: Fraction = Fraction(0)
+    cert_point: Fraction = Fraction(0)
+    guess: Fraction = Fraction(0)
+    variance: Fraction = Fraction(0)
+    lo: Fraction = Fraction(0)
+    hi: Fraction = Fraction(0)
+    count: int = 0
+    estimated: int = 0
+    methods: set = field(default_factory=set)
+
+    def add(self, m: Measure) -> None:
+        self.lo += m.lo
+        self.hi += m.hi
+        self.count += 1
+        self.methods.add(m.method)
+        if m.certified:
+            self.cert_lo += m.lo
+            self.cert_hi += m.hi
+            self.cert_point += Fraction(m.estimate)
+        else:
+            self.estimated += 1
+            self.guess += Fraction(m.estimate)
+            self.variance += Fraction(m.stderr) ** 2
+
+    def merge(self, other: MassSum) -> None:
+        for name in ("cert_lo", "cert_hi", "cert_point", "guess", "variance", "lo", "hi", "count", "estimated"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.methods |= other.methods
+
+    @property
+    def certified(self) -> bool:
+        return self.estimated == 0
+
+    def measure(self) -> Measure:
+        """The sum as a :class:`Measure` (estimates: +-4 standard errors of the sum)."""
+        method = next(iter(self.methods)) if len(self.methods) == 1 else "sum" if self.methods else "empty"
+        if self.certified:
+            return Measure(self.cert_lo, self.cert_hi, True, method, float(self.cert_point))
+        stderr = float(self.variance) ** 0.5
+        guess = float(self.guess)
+        return Measure(max(self.cert_lo + Fraction(guess - _Z * stderr), Fraction(0)),
+                       min(self.cert_hi + Fraction(guess + _Z * stderr), Fraction(1)),
+                       False, method, float(self.cert_point + self.guess), stderr)
+
+
+@dataclass
+class Tally:
+    """What a run keeps: masses of correct and error cones, the error mass per order cell, counts."""
+
+    correct: MassSum = field(default_factory=MassSum)
+    errors: MassSum = field(default_factory=MassSum)
+    by_cell: dict = field(default_factory=dict)       # OrderCell -> MassSum of its error cones
+    pieces: int = 0
+    unresolved: int = 0
+
+    def add_piece(self, cones: list[tuple[OutcomeCone, Measure]]) -> None:
+        self.pieces += 1
+        for o, m in cones:
+            if o.correct:
+                self.correct.add(m)
+            else:
+                self.errors.add(m)
+                self.by_cell.setdefault(o.cell, MassSum()).add(m)
+
+    def merge(self, other: Tally) -> None:
+        self.correct.merge(other.correct)
+        self.errors.merge(other.errors)
+        for cell, s in other.by_cell.items():
+            self.by_cell.setdefault(cell, MassSum()).merge(s)
+        self.pieces += other.pieces
+        self.unresolved += other.unresolved
+
+
+# -- scoring a piece -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Scoring:
+    """How a piece is scored: its outcome cones, then one quantity per cone.
+
+    ``outcomes(index, piece, cells, n)`` -> outcome cones; ``measure(cone, n)`` -> a
+    :class:`~verifier.measure.Measure`. Both must be picklable (module-level functions) for
+    parallel runs.
+    """
+
+    outcomes: Callable = piece_outcomes
+    measure: Callable = None
+
+    def measure_cone(self, cone: OutcomeCone, n: int) -> Measure:
+        return (self.measure or _gaussian_measure)(cone, n)
+
+
+def _gaussian_measure(cone: OutcomeCone, n: int) -> Measure:
+    # canonical (minimized, sorted) rows: exactly what the independent checker recomputes
+    return cone_measure(cone.constraints, n)
+
+
+ACCURACY = Scoring()
+
+
+# -- one subtree -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Task:
+    """A subtree to walk: everything a worker needs, all picklable."""
+
+    number: int
+    model_json: dict
+    start: Unresolved | None          # None: the whole tree
+    max_depth: int | None             # cones this many splits below ``start`` are handed back open
+    deadline: float | None            # time.time() value
+    max_pieces: int | None
+    keep: bool                        # return the pieces, cones and measures (small models)
+    certificate: bool                 # produce certificate lines
+    spill: str | None                 # directory for certificate lines (same machine); else returned
+    scoring: Scoring = ACCURACY
+
+
+@dataclass
+class TaskResult:
+    number: int
+    tally: Tally
+    nodes: list                       # preorder: ("S", form, step, neuron) | ("L",) | ("U",) | ("T", task)
+    opened: list[Unresolved]          # cones handed back open (max_depth), in preorder
+    unresolved: list[Unresolved]      # cones a budget left open, in preorder
+    piece_lines: list[str] | None     # certificate lines (when not spilled)
+    kept: list                        # (piece, [(cone, measure)]) when keep
+    stop_reason: str | None
+    seconds: dict
+
+
+_MODELS: dict[str, Model] = {}
+
+
+def _model(model_json: dict) -> Model:
+    """The task's model, parsed once per process."""
+    key = model_json["sha256_exact"]
+    if key not in _MODELS:
+        from .models.weightfile import model_from_json
+        _MODELS[key] = model_from_json(model_json, "task")
+    return _MODELS[key]
+
+
+def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskResult:
+    """Walk one subtree, scoring each piece as it is found (see the module docstring)."""
+    model = _model(task.model_json)
+    n = model.n
+    cells = tuple(model.task.cells(n))
+    tally = Tally()
+    nodes, opened, unresolved, kept = [], [], [], []
+    lines = None if task.spill else []
+    sink = open(Path(task.spill) / f"{task.number}.pieces", "w") if task.spill and task.certificate else None
+    seconds = {"walk": 0.0, "outcomes": 0.0, "measure": 0.0}
+    reason: list[str] = []
+    guard = MemoryGuard()
+
+    def stop() -> str | None:
+        if not reason:
+            memory = guard.exceeded()
+            if memory:
+                reason.append(memory)
+            elif interrupt():
+                reason.append("interrupted")
+            elif task.deadline is not None and time.time() >= task.deadline:
+                reason.append("stopped at the time budget")
+            elif task.max_pieces is not None and tally.pieces >= task.max_pieces:
+                reason.append(f"stopped at the piece budget (max_pieces={task.max_pieces})")
+        return reason[0] if reason else None
+
+    mark = time.perf_counter()
+    try:
+        for event in walk(model, task.start, stop=stop, max_depth=task.max_depth):
+            now = time.perf_counter()
+            seconds["walk"] += now - mark
+            mark = now
+            if isinstance(event, SplitEvent):
+                nodes.append(("S", event.form, event.step, event.neuron))
+            elif isinstance(event, Unresolved):
+                if reason or task.max_depth is None:
+                    nodes.append(("U",))
+                    unresolved.append(event)
+                else:
+                    nodes.append(("T", len(opened)))
+                    opened.append(event)
+            else:
+                scored = _score(event, tally.pieces, cells, n, task.scoring, stop, seconds)
+                mark = time.perf_counter()
+                if scored is None:   # the budget ran out inside the piece: it stays open
+                    nodes.append(("U",))
+                    unresolved.append(Unresolved(event.constraints, n, 0, event.pattern))
+                    continue
+                nodes.append(("L",))
+                tally.add_piece(scored)
+                if task.certificate:
+                    line = piece_line(event, scored)
+                    sink.write(line + "\n") if sink else lines.append(line)
+                if task.keep:
+                    kept.append((event, scored))
+    finally:
+        if sink:
+            sink.close()
+    tally.unresolved = len(unresolved)
+    return TaskResult(task.number, tally, nodes, opened, unresolved, lines, kept,
+                      reason[0] if reason else None, seconds)
+
+
+def _score(piece: Piece, index: int, cells: tuple[OrderCell, ...], n: int, scoring: Scoring, stop,
+           seconds: dict) -> list[tuple[OutcomeCone, Measure]] | None:
+    """A piece's outcome cones with their measures, or None if ``stop`` fires before it is done."""
+    t0 = time.perf_counter()
+    cones = scoring.outcomes(index, piece, cells, n)
+    t1 = time.perf_counter()
+    seconds["outcomes"] += t1 - t0
+    out = []
+    for cone in cones:
+        if stop():
+            return None
+        out.append((cone, scoring.measure_cone(cone, n)))
+    seconds["measure"] += time.perf_counter() - t1
+    return out
+
+
+def piece_line(piece: Piece, scored: list[tuple[OutcomeCone, Measure]]) -> str:
+    """The certificate's JSON line for one piece (the format is the checker's)."""
+    from .exact import rational_str
+    from .proof.checker import cell_json, measure_json, pattern_text
+    outcomes = [{"cell": cell_json(o.cell.target, o.cell.above), "correct": o.correct, "loses_to": o.loses_to,
+                 "constraints": [list(r) for r in o.constraints], "measure": measure_json(m)} for o, m in scored]
+    entry = {"pattern": pattern_text(piece.pattern), "constraints": [list(r) for r in piece.constraints],
+             "logit_map": [[rational_str(v) for v in row] for row in piece.logit_map], "outcomes": outcomes}
+    return json.dumps(entry, separators=(",", ":"), allow_nan=False)
+
+
+# -- executors -------------------------------------------------------------------------------
+
+def _pin_blas() -> None:
+    """One BLAS thread per worker (the workers are the parallelism); set before numpy loads BLAS."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = "1"
+
+
+def _worker_init() -> None:
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
+    _pin_blas()
+
+
+class _Pool:
+    """A local process pool whose results arrive on a queue (so the caller can keep a deadline)."""
+
+    shared_disk = True
+
+    def __init__(self, workers: int):
+        import multiprocessing
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        self.pool = multiprocessing.get_context(method).Pool(workers, initializer=_worker_init)
+        self.results: queue.Queue = queue.Queue()
+
+    def submit(self, task: Task) -> None:
+        self.pool.apply_async(run_task, (task,), callback=self.results.put,
+                              error_callback=lambda e: self.results.put(e))
+
+    def close(self, abandon: bool) -> None:
+        if abandon:
+            self.pool.terminate()
+        else:
+            self.pool.close()
+        self.pool.join()
+
+
+class _Dask:
+    """A dask.distributed cluster (``Client(address)``) as the executor."""
+
+    shared_disk = False
+
+    def __init__(self, address):
+        try:
+            from distributed import Client
+        except ImportError:
+            from .errors import VerifierError
+            raise VerifierError("--scheduler needs dask.distributed: pip install 'verifier[distributed]'") from None
+        self.client = address if not isinstance(address, str) else Client(address)
+        self.own = isinstance(address, str)
+        self.results: queue.Queue = queue.Queue()
+        self.futures = []
+
+    def submit(self, task: Task) -> None:
+        future = self.client.submit(run_task, task, pure=False)
+        future.add_done_callback(lambda f: self.results.put(f.result() if f.status == "finished" else f.exception()))
+        self.futures.append(future)
+
+    def close(self, abandon: bool) -> None:
+        if abandon:
+            self.client.cancel(self.futures)
+        if self.own:
+            self.client.close()
+
+
+# -- the whole run ---------------------------------------------------------------------------
+
+@dataclass
+class Run:
+    """A finished run: the tally, stage times, why it stopped, and the parts in preorder."""
+
+    tally: Tally
+    parts: dict                       # task number -> TaskResult (0: the top of the tree)
+    stop_reason: str | None
+    seconds: dict
+    workers: int
+    spill: str | None
+
+
+def run(model: Model, *, workers: int = 1, scheduler=None, deadline: float | None = None,
+        max_pieces: int | None = None, keep: bool = False, certificate: bool = False, spill: str | None = None,
+        scoring: Scoring = ACCURACY, progress: bool = False) -> Run:
+    """Certify-pipeline run over the whole tree (see the module docstring).
+
+    ``workers > 1`` or ``scheduler`` (a dask address or Client) runs subtrees in parallel;
+    a piece budget runs serially (it counts pieces in one place).
+    """
+    from .models.weightfile import model_to_json
+    model_json = model_to_json(model)
+    parallel = (workers > 1 or scheduler is not None) and max_pieces is None
+    interrupted = [False]
+    restore = _catch_interrupts(interrupted)
+    top = Task(0, model_json, None, FRONTIER_DEPTH if parallel else None, deadline, max_pieces, keep, certificate,
+               spill, scoring)
+    parts: dict[int, TaskResult] = {}
+    bar = _bar(progress)
+    try:
+        return _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep, certificate, spill,
+                    scoring, bar, parallel)
+    finally:
+        restore()
+        if bar is not None:
+            bar.close()
+
+
+def _catch_interrupts(flag: list) -> Callable[[], None]:
+    """Turn the first Ctrl-C into a stop request (``flag[0] = True``); a second one interrupts.
+    Returns the function that puts the previous handler back (a no-op off the main thread)."""
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def handler(signum, frame):
+        if flag[0]:
+            raise KeyboardInterrupt
+        flag[0] = True
+    previous = signal.signal(signal.SIGINT, handler)
+    return lambda: signal.signal(signal.SIGINT, previous)
+
+
+def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep, certificate, spill, scoring,
+         bar, parallel) -> Run:
+    parts[0] = run_task(top, lambda: interrupted[0])
+    tally = Tally()
+    tally.merge(parts[0].tally)
+    reasons = [parts[0].stop_reason] if parts[0].stop_reason else []
+    opened = parts[0].opened
+    if bar is not None:
+        bar.update(tally.pieces)
+    seconds = dict(parts[0].seconds)
+    if opened:
+        executor = _Dask(scheduler) if scheduler is not None else _Pool(workers)
+        tasks = {k + 1: Task(k + 1, model_json, u, None, deadline, None, keep, certificate,
+                             spill if executor.shared_disk else None, scoring) for k, u in enumerate(opened)}
+        abandon = False
+        try:
+            for task in tasks.values():
+                executor.submit(task)
+            while len(parts) < len(tasks) + 1:
+                if interrupted[0]:
+                    raise KeyboardInterrupt
+                wait = None if deadline is None else deadline + GRACE_SECONDS - time.time()
+                if wait is not None and wait <= 0:
+                    raise TimeoutError
+                try:
+                    result = executor.results.get(timeout=None if wait is None else min(wait, 1.0))
+                except queue.Empty:
+                    continue
+                if isinstance(result, BaseException):
+                    raise result
+                if result.piece_lines is not None and spill and certificate:
+                    _spill_lines(spill, result)
+                parts[result.number] = result
+                tally.merge(result.tally)
+                if result.stop_reason and result.stop_reason not in reasons:
+                    reasons.append(result.stop_reason)
+                for k, v in result.seconds.items():
+                    seconds[k] = seconds.get(k, 0.0) + v
+                if bar is not None:
+                    bar.update(result.tally.pieces)
+        except (TimeoutError, KeyboardInterrupt) as e:
+            abandon = True
+            reasons.append("interrupted" if isinstance(e, KeyboardInterrupt) else "stopped at the time budget")
+            for number, task in tasks.items():   # abandoned subtrees stay open: their cones are unresolved
+                if number not in parts:
+                    parts[number] = TaskResult(number, Tally(unresolved=1), [("U",)], [], [task.start],
+                                               [] if not spill else None, [], reasons[-1], {})
+                    tally.unresolved += 1
+        finally:
+            executor.close(abandon)
+    return Run(tally, parts, "; ".join(reasons) or None, seconds, workers if parallel else 1, spill)
+
+
+def _spill_lines(spill: str, result: TaskResult) -> None:
+    with open(Path(spill) / f"{result.number}.pieces", "w") as f:
+        for line in result.piece_lines:
+            f.write(line + "\n")
+    result.piece_lines = None
+
+
+def _bar(progress: bool):
+    if not progress:
+        return None
+    import sys
+    from tqdm import tqdm
+    return tqdm(unit=" pieces", file=sys.stderr, desc="certify")
+
+
+def preorder(run: Run):
+    """The run's tree in preorder with the subtrees spliced in: ``(node, part, unresolved cone or None)``."""
+    def visit(part: TaskResult):
+        cones = iter(part.unresolved)
+        for node in part.nodes:
+            if node[0] == "T":
+                yield from visit(run.parts[node[1] + 1])
+            else:
+                yield node, part, next(cones) if node[0] == "U" else None
+    yield from visit(run.parts[0])
