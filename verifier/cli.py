@@ -77,6 +77,35 @@ def _add_sample(sub):
     p.set_defaults(run=_sample)
 
 
+def _estimate(args) -> Outcome:
+    from .estimate.api import estimate
+
+    m = load_model(args.model, seq_len=args.seq_len)
+    est = estimate(m, seconds=args.seconds, method=args.method, seed=args.seed, dtype=args.dtype)
+    error = "bias not stated (deterministic)" if est.stderr is None else f"stderr {est.stderr:.2e}"
+    text = "\n".join([
+        m.describe(),
+        f"{est.method} ({est.dtype}{'' if est.deterministic else f', seed {est.seed}'}): {est.seconds:.3f} s,"
+        f" {est.forward_passes:,.0f} forward-pass equivalents, {est.units:,} units",
+        f"accuracy   {percent(est.accuracy)}  ({error}; a {est.kind.split(' (')[0]}, not a proof)",
+    ])
+    data = {"model": m.name, "sha256_exact": m.content_hash, **est.to_json()}
+    return Outcome(data, text)
+
+
+def _add_estimate(sub):
+    from .estimate.api import METHODS
+
+    p = sub.add_parser("estimate", help="estimate accuracy within a time budget (sampling and structured estimators)")
+    p.add_argument("model", help="model spec")
+    p.add_argument("--seconds", type=float, default=1.0, help="wall-clock budget (default 1)")
+    p.add_argument("--method", choices=METHODS, default="auto",
+                   help="estimator (default auto: the best measured for the model's size)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    p.set_defaults(run=_estimate)
+
+
 def _certify(args) -> Outcome:
     from .certify import certify, default_workers
 
@@ -475,7 +504,7 @@ def _add_report(sub):
 
 
 NO_MODEL_COMMANDS = ("check", "claims", "train")  # the others take a model spec (and --seq-len)
-SUBCOMMANDS = [_add_info, _add_sample, _add_decompose, _add_graph, _add_certify, _add_check, _add_report,
+SUBCOMMANDS = [_add_info, _add_sample, _add_estimate, _add_decompose, _add_graph, _add_certify, _add_check, _add_report,
                _add_surprise, _add_claims, _add_train, _add_perturb]
 
 

@@ -1,0 +1,134 @@
+"""``estimate(model, seconds=, method=, seed=)``: one accuracy estimate within a wall-clock budget.
+
+Methods (see each module):
+
+* ``sampling``    plain Monte Carlo on the fast forward pass (:mod:`.monte_carlo`), the baseline;
+* ``branching``   prefix-sharing trees with stratified last inputs (:mod:`.branching`);
+* ``stratified``  order cells with Neyman allocation (:mod:`.stratified`);
+* ``conditional`` last input integrated exactly (:mod:`.conditional`);
+* ``moments``     deterministic Gaussian-mixture moment propagation (:mod:`.moments`);
+* ``auto``        the method measured best for the model's size (``benchmarks/bench_estimate.py``):
+  ``conditional`` for n = 2 (it removes almost all the variance), ``branching`` for n >= 10
+  (M16,10), plain ``sampling`` in between (neither beat it on trained:4:3 or trained:6:4).
+
+Randomized methods return a standard error (the spread of their independent units); the
+deterministic one returns ``stderr=None`` and a bias the method cannot state (measured in the
+benchmark). The work count ``forward_passes`` is RNN steps computed divided by n (one
+sequence's forward pass = n steps); ``moments`` runs no forward pass (0).
+
+>>> e = estimate("handcrafted:2", seconds=0.05, method="sampling", seed=1)
+>>> e.accuracy, e.stderr, e.deterministic
+(1.0, 0.0, False)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import VerifierError
+from ..models.loading import load_model
+from . import branching, conditional, monte_carlo, moments, stratified
+from .kernel import Weights
+from .runner import Tally, sample_until
+
+METHODS = ("auto", "sampling", "branching", "stratified", "conditional", "moments")
+MAX_SECONDS = 86_400.0
+BRANCHES, LEAVES = 2, 2         # measured best on M16,10 (benchmarks/results/estimate.txt)
+MOMENT_COMPONENTS = 64
+PILOT_PER_CELL, STRATIFIED_UNIT = 16, 4
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An accuracy estimate: randomized (with ``stderr``) or deterministic (``stderr`` None, bias unknown)."""
+
+    accuracy: float
+    stderr: float | None
+    method: str
+    deterministic: bool
+    seconds: float
+    forward_passes: float
+    units: int
+    seed: int | None
+    dtype: str
+
+    @property
+    def kind(self) -> str:
+        return "deterministic estimate (bias not stated by the method)" if self.deterministic \
+            else "randomized estimate (unbiased; standard error from independent units)"
+
+    def to_json(self) -> dict:
+        return {"accuracy": self.accuracy, "stderr": self.stderr, "method": self.method,
+                "deterministic": self.deterministic, "kind": self.kind, "seconds": self.seconds,
+                "forward_passes": self.forward_passes, "units": self.units, "seed": self.seed,
+                "dtype": self.dtype}
+
+
+def resolve_method(method: str, n: int) -> str:
+    """The concrete method for ``method`` (``auto`` picks by the model's sequence length)."""
+    if method not in METHODS:
+        raise VerifierError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
+    if method == "auto":
+        return "conditional" if n == 2 else "branching" if n >= 10 else "sampling"
+    return method
+
+
+def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0,
+             dtype: str = "float64") -> Estimate:
+    """Estimate ``model``'s accuracy (a spec, Model or PyTorch module) in about ``seconds`` of wall time.
+
+    ``dtype`` is the arithmetic of the forward passes (``conditional`` and ``moments`` always use
+    float64). Loading the model is not timed.
+    """
+    model = load_model(model)
+    if model.task.outputs_value:
+        raise VerifierError(f"estimate measures accuracy; task {model.task.name} is scored by mean squared error")
+    seconds = _check_seconds(seconds)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise VerifierError(f"seed must be a non-negative integer, got {seed!r}")
+    if dtype not in ("float32", "float64"):
+        raise VerifierError(f"unknown dtype {dtype!r}; use float32 or float64")
+    name = resolve_method(method, model.n)
+    if name in ("branching", "conditional") and model.n < 2:
+        name = "sampling"
+    if name == "moments" and (model.task.above(model.n) > 1 or model.n < 2):
+        raise VerifierError(f"the moments method handles argmax and 2nd_argmax tasks, not {model.task.name}")
+    w = Weights.of(model, np.float64 if name in ("conditional", "moments") else np.dtype(dtype))
+    start = time.perf_counter()
+    if name == "moments":
+        acc = moments.moment_estimate(w, MOMENT_COMPONENTS)
+        return Estimate(acc, None, name, True, time.perf_counter() - start, 0.0, MOMENT_COMPONENTS, None, "float64")
+    rng = np.random.default_rng(seed)
+    passes = 0.0
+    if name == "stratified":
+        right = stratified.cell_accuracies(w, rng, PILOT_PER_CELL)
+        counts = stratified.allocation(right, PILOT_PER_CELL, STRATIFIED_UNIT * len(right))
+        pilot = PILOT_PER_CELL * len(right)
+        tally = sample_until(stratified.batch(w, counts), max(seconds - (time.perf_counter() - start), 0.0), rng,
+                             first=4)
+        passes = pilot + tally.units * float(counts.sum())
+    else:
+        module = {"sampling": monte_carlo, "branching": branching, "conditional": conditional}[name]
+        draw = branching.batch(w, BRANCHES, LEAVES) if name == "branching" else module.batch(w)
+        per_unit = branching.forward_passes(w, BRANCHES, LEAVES) if name == "branching" else module.forward_passes(w)
+        tally = sample_until(draw, seconds, rng)
+        passes = tally.units * per_unit
+    return _randomized(tally, name, time.perf_counter() - start, passes, seed, w)
+
+
+def _randomized(tally: Tally, name: str, seconds: float, passes: float, seed: int, w: Weights) -> Estimate:
+    return Estimate(tally.mean, tally.stderr, name, False, seconds, passes, tally.units, seed, str(w.dtype))
+
+
+def _check_seconds(seconds) -> float:
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        raise VerifierError(f"seconds must be a number, got {seconds!r}") from None
+    if not math.isfinite(value) or not 0 < value <= MAX_SECONDS:
+        raise VerifierError(f"seconds must be in (0, {MAX_SECONDS:.0f}], got {seconds!r}")
+    return value

@@ -1,0 +1,72 @@
+"""The speed-first forward pass shared by the randomized estimators.
+
+Hidden states are (d, M) so the matrix products run in BLAS along the batch. Decisions follow PyTorch's tie rule
+(the first of equal maximal logits wins). Arithmetic is plain float32 or float64 without the
+exact near-tie resolution of :mod:`verifier.estimate.sampling` (``correct``): a rounding
+error flips a decision only within about 1e-6 (float32) of a logit tie, which
+``benchmarks/bench_estimate.py`` measures (about one input in 10^6 on M16,10, far below every
+error it reports). These are estimates, labelled as such.
+
+>>> from verifier.models.model import Model
+>>> m = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]])
+>>> w = Weights.of(m)
+>>> correct(w, np.array([[0.5, 2.0], [3.0, -1.0]])).tolist()
+[True, True]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..models.model import Model
+
+
+@dataclass(frozen=True)
+class Weights:
+    """A model's weights as arrays in one float dtype, plus the task's rank (inputs above the target)."""
+
+    w_hi: np.ndarray   # (d,)
+    w_hh: np.ndarray   # (d, d)
+    w_oh: np.ndarray   # (n, d)
+    above: int         # the target has exactly this many inputs above it
+
+    @classmethod
+    def of(cls, model: Model, dtype=np.float32) -> "Weights":
+        w_hi, w_hh, w_oh = (np.ascontiguousarray(a, dtype=dtype) for a in model.arrays)
+        return cls(w_hi, w_hh, w_oh, model.task.above(model.n))
+
+    @property
+    def d(self) -> int:
+        return self.w_hh.shape[0]
+
+    @property
+    def n(self) -> int:
+        return self.w_oh.shape[0]
+
+    @property
+    def dtype(self):
+        return self.w_hh.dtype
+
+
+def run(w: Weights, xt: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
+    """Hidden state (d, M) after feeding the rows of ``xt`` (steps, M), starting from ``h`` (default 0)."""
+    if h is None:
+        h = np.zeros((w.d, xt.shape[1]), dtype=w.dtype)
+    for x in xt:
+        h = w.w_hh @ h
+        h += w.w_hi[:, None] * x
+        np.maximum(h, 0, out=h)
+    return h
+
+
+def correct(w: Weights, x: np.ndarray) -> np.ndarray:
+    """Right answers for a batch of inputs ``x`` (M, n)."""
+    x = np.asarray(x, dtype=w.dtype)
+    return (w.w_oh @ run(w, np.ascontiguousarray(x.T))).argmax(axis=0) == target(x, w.above)
+
+
+def target(x: np.ndarray, above: int) -> np.ndarray:
+    """Target positions for inputs ``x`` (..., n): the input with ``above`` inputs larger than it."""
+    return np.argsort(x, axis=-1)[..., x.shape[-1] - 1 - above]
