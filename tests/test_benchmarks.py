@@ -59,3 +59,20 @@ def test_bench_certify_quick(tmp_path):
     assert hand["pieces"] == 20 and 0.9999 < hand["accuracy_lo"] < 1
     assert all(r["certified"] for r in data["rows"] if not r["timed_out"] and r["n"] <= 3)
     assert any("d=4,n=3 full certify" in line for line in data["targets"])
+
+
+@pytest.mark.slow
+def test_bench_estimate_quick(tmp_path):
+    text = run_quick("bench_estimate.py", tmp_path)
+    for column in ("budget s", "method", "RMS (paired)", "RMS (self)", "ratio self", "moments"):
+        assert column in text
+    data = json.loads((tmp_path / "estimate.json").read_text())
+    assert data["copies"] == 2 and len(data["runs"]) == 2
+    methods = {r["method"] for r in data["table"]}
+    assert methods == {"sampling", "branching", "stratified", "conditional"}
+    for r in data["table"]:
+        assert r["self_mse"] > 0 and r["estimates"] == 2
+    for run in data["runs"]:  # the two references agree within their standard errors
+        a, b = run["refs"]
+        assert abs(a["accuracy"] - b["accuracy"]) < 5 * (a["stderr"] ** 2 + b["stderr"] ** 2) ** 0.5
+    assert (tmp_path / "estimate.png").stat().st_size > 10_000

@@ -37,7 +37,7 @@ from .runner import Tally, sample_until
 
 METHODS = ("auto", "sampling", "branching", "stratified", "conditional", "moments")
 MAX_SECONDS = 86_400.0
-BRANCHES, LEAVES = 2, 2         # measured best on M16,10 (benchmarks/results/estimate.txt)
+FACTORS = (2, 2)  # branchings at the last positions, measured best on M16,10 (benchmarks/results/estimate.txt)
 MOMENT_COMPONENTS = 64
 PILOT_PER_CELL, STRATIFIED_UNIT = 16, 4
 
@@ -113,8 +113,8 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
         passes = pilot + tally.units * float(counts.sum())
     else:
         module = {"sampling": monte_carlo, "branching": branching, "conditional": conditional}[name]
-        draw = branching.batch(w, BRANCHES, LEAVES) if name == "branching" else module.batch(w)
-        per_unit = branching.forward_passes(w, BRANCHES, LEAVES) if name == "branching" else module.forward_passes(w)
+        draw = branching.batch(w, FACTORS) if name == "branching" else module.batch(w)
+        per_unit = branching.forward_passes(w, FACTORS) if name == "branching" else module.forward_passes(w)
         tally = sample_until(draw, seconds, rng)
         passes = tally.units * per_unit
     return _randomized(tally, name, time.perf_counter() - start, passes, seed, w)

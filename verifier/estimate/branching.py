@@ -1,16 +1,18 @@
-"""Branching (prefix-sharing) sampling: many endings per sampled beginning, with stratified endings.
+"""Branching (prefix-sharing) sampling: many endings per sampled beginning, with stratified branches.
 
-One unit is a tree. Its root is a Gaussian prefix x_0..x_{n-3}, run through the RNN once;
-it branches into ``b`` values of x_{n-2}, and each branch into ``L`` values of x_{n-1}. The
-``b`` (and ``L``) values are stratified: value j is ``ndtri((j + U_j) / b)`` with U_j uniform,
-so each is N(0, 1) and together they cover the line evenly. The unit's value is the fraction of
-its b*L sequences answered right: unbiased, because every leaf is a N(0, I_n) sequence.
+One unit is a tree. Its root is a Gaussian prefix x_0..x_{n-m-1}, run through the RNN once; it
+then branches at each of the last m positions, into ``factors[k]`` values of that input. The
+values of one branching are stratified: value j is ``ndtri((j + U_j) / b)`` with U_j uniform
+(for b = 2 simply -|g| and |g|), so each is N(0, 1) and together they cover the line evenly.
+The unit's value is the fraction of its leaves (complete sequences) answered right: unbiased,
+because every leaf is an N(0, I_n) sequence.
 
-Why it helps: most of the variance of the right/wrong indicator comes from the last inputs
+Why it helps: much of the variance of the right/wrong indicator comes from the last inputs
 (given x_0..x_{n-2}, the last input alone carries about half of p(1-p) on M16,10), while most of
-the cost is the shared prefix. A leaf costs one RNN step plus the readout, about a sixth of a
-sequence, and needs no sort: its target follows from where x_{n-1} falls among the prefix's two
-order statistics around the target's rank.
+the cost is the shared prefix. A branch costs one RNN step; a leaf costs one step and the
+readout. Targets need no sort per leaf: each row carries the prefix's top order statistics
+(ranks 0..above), updated by insertion at every branching, and the last input's target follows
+from where it falls among them.
 """
 
 from __future__ import annotations
@@ -21,76 +23,84 @@ from scipy.special import ndtri
 from .kernel import Weights, run
 
 
-def stratified_normals(rng: np.random.Generator, rows: int, k: int, dtype) -> np.ndarray:
-    """(rows, k) N(0, 1) values, column j drawn from the j-th of k equal-probability slices."""
+def stratified_normals(rng: np.random.Generator, k: int, rows: int, dtype) -> np.ndarray:
+    """(k, rows) N(0, 1) values, row j drawn from the j-th of k equal-probability slices."""
     if k == 1:
-        return rng.standard_normal((rows, 1), dtype=dtype)
+        return rng.standard_normal((1, rows), dtype=dtype)
     if k == 2:  # the slices are the two half-lines: -|g| and |g|, no quantile function needed
-        g = np.abs(rng.standard_normal((rows, 2), dtype=dtype))
-        g[:, 0] *= -1
+        g = np.abs(rng.standard_normal((2, rows), dtype=dtype))
+        g[0] *= -1
         return g
-    u = (np.arange(k) + rng.random((rows, k))) / k
+    u = (np.arange(k)[:, None] + rng.random((k, rows))) / k
     return ndtri(u).astype(dtype, copy=False)
 
 
-def batch(w: Weights, branches: int = 2, leaves: int = 2):
-    """``batch(rng, size)``: the right-answer fraction of ``size`` trees (see the module docstring)."""
-    n, above = w.n, w.above
-    if n < 2:
-        raise ValueError("branching needs sequences of length >= 2")
+def batch(w: Weights, factors: tuple[int, ...] = (2, 2)):
+    """``batch(rng, size)``: the right-answer fraction of ``size`` trees branching ``factors`` ways
+    at the last ``len(factors)`` positions (see the module docstring).
+
+    Every array keeps the tree axis last (contiguous), branches stacked in front of it.
+    """
+    n, above, m = w.n, w.above, len(factors)
+    if not 1 <= m <= n or min(factors) < 1:
+        raise ValueError(f"need 1 <= len(factors) <= n and factors >= 1, got {factors}")
 
     def draw(rng: np.random.Generator, size: int) -> np.ndarray:
-        prefix = rng.standard_normal((size, n - 2), dtype=w.dtype)
-        h = run(w, np.ascontiguousarray(prefix.T))                      # (d, size)
-        y = stratified_normals(rng, size, branches, w.dtype)          # (size, b)
-        h = w.w_hh @ h
-        h = h[:, :, None] + w.w_hi[:, None, None] * y[None]
-        np.maximum(h, 0, out=h)
-        h = h.reshape(w.d, size * branches)
-        upper, lower = _ranks_with(prefix, y, above)                   # each (pos, value), (size, b)
-        z = stratified_normals(rng, size * branches, leaves, w.dtype)   # (R, L)
-        leaf = (w.w_hh @ h)[:, :, None] + w.w_hi[:, None, None] * z[None]
-        np.maximum(leaf, 0, out=leaf)
-        pred = (w.w_oh @ leaf.reshape(w.d, -1)).argmax(axis=0).reshape(z.shape)
-        (up_pos, up_val), (lo_pos, lo_val) = ((a.reshape(-1, 1) for a in pair) for pair in (upper, lower))
+        prefix = rng.standard_normal((n - m, size), dtype=w.dtype)
+        h = run(w, prefix)                                                  # (d, rows)
+        top_pos, top_val = top_ranks(prefix, above)                         # (above + 1, rows)
+        rows = size
+        for k, b in enumerate(factors):
+            x = stratified_normals(rng, b, rows, w.dtype)                 # (b, rows)
+            h = (w.w_hh @ h)[:, None, :] + w.w_hi[:, None, None] * x[None]
+            np.maximum(h, 0, out=h)
+            h = h.reshape(w.d, b * rows)
+            if k < m - 1:
+                top_pos, top_val = _insert(top_pos, top_val, x, n - m + k)
+            rows *= b
+        pred = (w.w_oh @ h).argmax(axis=0)
+        z = x.reshape(-1)
+        up_val = np.tile(top_val[above - 1], factors[-1]) if above else np.inf
+        up_pos = np.tile(top_pos[above - 1], factors[-1]) if above else -1
+        lo_val, lo_pos = np.tile(top_val[above], factors[-1]), np.tile(top_pos[above], factors[-1])
         target = np.where(z > up_val, up_pos, np.where(z > lo_val, n - 1, lo_pos))
-        return (pred == target).reshape(size, -1).mean(axis=1)
+        return (pred == target).reshape(-1, size).mean(axis=0)
 
     return draw
 
 
-def _ranks_with(prefix: np.ndarray, y: np.ndarray, above: int):
-    """Positions and values of ranks ``above - 1`` and ``above`` (from the top) of each row of
-    ``prefix`` (S, m) extended by one value of ``y`` (S, b) at position m: arrays of shape (S, b).
-
-    A missing rank is position -1 with value +inf (rank -1) or -inf (rank past the end). With the
-    prefix sorted downwards as s, inserting y gives new rank i = s_i if s_i > y, else y if
-    s_{i-1} > y, else s_{i-1}; so only prefix ranks above-2 .. above are needed.
-    """
-    s_count, m = prefix.shape
-    order = np.argsort(-prefix, axis=1)
-    rows = np.arange(s_count)
-
-    def rank(i):
-        if i < 0:
-            return np.full(s_count, -1), np.full(s_count, np.inf)
-        if i >= m:
-            return np.full(s_count, -1), np.full(s_count, -np.inf)
-        return order[:, i], prefix[rows, order[:, i]]
-
-    def new_rank(i):
-        (p_i, v_i), (p_prev, v_prev) = rank(i), rank(i - 1)
-        v_i, v_prev, p_i, p_prev = v_i[:, None], v_prev[:, None], p_i[:, None], p_prev[:, None]
-        keep, is_y = v_i > y, v_prev > y
-        pos = np.where(keep, p_i, np.where(is_y, m, p_prev))
-        val = np.where(keep, v_i, np.where(is_y, y, v_prev))
-        return pos, val
-
-    if above == 0:
-        return (np.full(y.shape, -1), np.full(y.shape, np.inf)), new_rank(0)
-    return new_rank(above - 1), new_rank(above)
+def top_ranks(xt: np.ndarray, above: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and values (above + 1, rows) of the largest entries of each column of ``xt``
+    (positions, rows), ranks 0..above; ranks past the column's length are position -1, value -inf."""
+    m, rows = xt.shape
+    x = np.ascontiguousarray(xt.T)                                          # sorting along rows is faster
+    order = np.argsort(-x, axis=1)[:, :above + 1]
+    val = np.take_along_axis(x, order, axis=1).T
+    order = order.T
+    pad = above + 1 - order.shape[0]
+    if pad:
+        order = np.concatenate([order, np.full((pad, rows), -1, dtype=order.dtype)])
+        val = np.concatenate([val, np.full((pad, rows), -np.inf, dtype=xt.dtype)])
+    return order, val
 
 
-def forward_passes(w: Weights, branches: int = 2, leaves: int = 2) -> float:
+def _insert(top_pos: np.ndarray, top_val: np.ndarray, x: np.ndarray, position: int):
+    """Top order statistics (k, rows) after appending each value of ``x`` (b, rows) at ``position``:
+    arrays (k, b * rows). Rank i becomes s_i if s_i > x, else x if s_{i-1} > x (or i = 0), else s_{i-1}."""
+    k, rows = top_val.shape
+    s_val, s_pos = top_val[:, None, :], top_pos[:, None, :]                # (k, 1, rows)
+    prev_val = np.concatenate([np.full((1, 1, rows), np.inf, dtype=top_val.dtype), s_val[:-1]])
+    prev_pos = np.concatenate([np.full((1, 1, rows), -1, dtype=top_pos.dtype), s_pos[:-1]])
+    keep, is_x = s_val > x[None], prev_val > x[None]
+    val = np.where(keep, s_val, np.where(is_x, x[None], prev_val))
+    pos = np.where(keep, s_pos, np.where(is_x, position, prev_pos))
+    return pos.reshape(k, -1), val.reshape(k, -1)
+
+
+def forward_passes(w: Weights, factors: tuple[int, ...] = (2, 2)) -> float:
     """Forward-pass equivalents per tree: RNN steps computed / n."""
-    return (w.n - 2 + branches + branches * leaves) / w.n
+    steps, rows = w.n - len(factors), 1
+    for b in factors:
+        rows *= b
+        steps += rows
+    return steps / w.n

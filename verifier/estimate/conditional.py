@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from .branching import _ranks_with
+from .branching import top_ranks
 from .kernel import Weights, run
 
 
@@ -38,8 +38,11 @@ def prefix_correct_mass(w: Weights, prefix: np.ndarray) -> np.ndarray:
     a0 = (pre * on_at_minus_inf) @ w_oh.T                # logits = a0 + b0 s far to the left
     b0 = (on_at_minus_inf * w_hi) @ w_oh.T
     # breakpoints: neuron switches, then the two order statistics around the target's rank
-    (up_pos, up_val), (lo_pos, lo_val) = _ranks_with(prefix[:, :-1], prefix[:, -1:], w.above) if n > 1 else \
-        ((np.full((size, 1), -1), np.full((size, 1), np.inf)), (np.full((size, 1), -1), np.full((size, 1), -np.inf)))
+    top_pos, top_val = (a.T for a in top_ranks(prefix.T, w.above))
+    above = w.above
+    up_pos = top_pos[:, above - 1:above] if above else np.full((size, 1), -1)
+    up_val = top_val[:, above - 1:above] if above else np.full((size, 1), np.inf)
+    lo_pos, lo_val = top_pos[:, above:above + 1], top_val[:, above:above + 1]
     cuts = np.concatenate([-base / slope, lo_val, up_val], axis=1)
     order = np.argsort(cuts, axis=1)
     cuts = np.take_along_axis(cuts, order, axis=1)

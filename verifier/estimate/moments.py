@@ -20,7 +20,10 @@ of the successive probabilities).
 Biases, none of them bounded by the method: moment matching, the linearised covariances, the
 sequential orthant approximation, and exact logit ties (h_n = 0 has positive probability, and
 PyTorch then answers position 0), which a Gaussian gives zero mass. The benchmark measures the
-resulting error.
+resulting error. Stated bias at 64 components (estimate minus certified accuracy, checked by
+tests/test_estimate.py): M2,2 -0.044, trained:4:3 -0.489, handcrafted:3 -0.682. It is far
+worse than sampling: the Gaussian family forgets which input is larger, and the task is
+nothing but that comparison.
 """
 
 from __future__ import annotations
@@ -120,9 +123,11 @@ def moment_estimate(w: Weights, components: int = 64) -> float:
             if i == j:
                 continue
             target = j if w.above == 1 else i
-            rows = [_diff(2 * n, i, j)] + [_diff(2 * n, j, k) for k in range(n) if k not in (i, j)]
-            rows += [_diff(2 * n, n + target, n + k) for k in range(n) if k != target]
-            total += float(_orthant(weight, mu, cov, rows).sum())
+            cell = [_diff(2 * n, i, j)] + [_diff(2 * n, j, k) for k in range(n) if k not in (i, j)]
+            logit = [_diff(2 * n, n + target, n + k) for k in range(n) if k != target]
+            # P(right | cell) as a ratio of two orthant approximations; P(cell) = 1/(n(n-1)) exactly
+            inside = _orthant(weight, mu, cov, cell)
+            total += float(_orthant(weight, mu, cov, cell + logit).sum() / inside.sum()) / (n * (n - 1))
     return total
 
 

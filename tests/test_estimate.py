@@ -1,0 +1,172 @@
+"""Accuracy estimators: unbiased on models with certified accuracies, the tie rule, the API and CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from verifier.certify import certify
+from verifier.errors import VerifierError
+from verifier.estimate import branching, conditional, kernel, monte_carlo, stratified
+from verifier.estimate.api import estimate, resolve_method
+from verifier.estimate.sampling import correct
+from verifier.models.loading import load_model
+from verifier.models.model import Model
+
+SMALL = ("trained:4:3", "handcrafted:3")
+# estimate minus certified accuracy of the moment estimator at 64 components (its stated bias)
+MOMENT_BIAS = {"m22": -0.0435, "trained:4:3": -0.4889, "handcrafted:3": -0.6823}
+
+
+@pytest.fixture(scope="module")
+def certified():
+    """Certified accuracies (interval midpoints; the widths are below 1e-30)."""
+    out = {}
+    for spec in SMALL:
+        acc = certify(spec).accuracy
+        assert acc.hi - acc.lo < 1e-30
+        out[spec] = float(acc.lo)
+    return out
+
+
+def pooled(draw, seeds: int, size: int) -> tuple[float, float]:
+    """Mean and standard error of all unit values from ``seeds`` independent seeds."""
+    values = np.concatenate([draw(np.random.default_rng(s), size) for s in range(seeds)])
+    return float(values.mean()), float(values.std(ddof=1) / np.sqrt(len(values)))
+
+
+def randomized_batches(model):
+    w = kernel.Weights.of(model, np.float64)  # float64: exact decisions on these tie-prone models
+    right = stratified.cell_accuracies(w, np.random.default_rng(99), 16)
+    yield "sampling", monte_carlo.batch(w)
+    for factors in ((2,), (2, 2), (3, 2)):
+        if len(factors) <= model.n:
+            yield f"branching {factors}", branching.batch(w, factors)
+    yield "stratified", stratified.batch(w, stratified.allocation(right, 16, 4 * len(right)))
+    yield "conditional", conditional.batch(w)
+
+
+@pytest.mark.parametrize("spec", SMALL)
+def test_randomized_estimators_unbiased_on_certified_models(spec, certified):
+    model = load_model(spec)
+    for name, draw in randomized_batches(model):
+        mean, se = pooled(draw, seeds=12, size=4000)
+        assert se > 0, name
+        assert abs(mean - certified[spec]) < 4 * se, (name, mean, se, certified[spec])
+
+
+def test_randomized_estimators_unbiased_on_real_m22(m22_path):
+    model = load_model(m22_path)
+    truth = float(certify(model).accuracy.lo)
+    for name, draw in randomized_batches(model):
+        if name == "sampling":
+            continue  # 1 error in 13,000: too few errors in a fast test for a stderr
+        mean, se = pooled(draw, seeds=12, size=4000)
+        assert abs(mean - truth) < 4 * se + 1e-9, (name, mean, se, truth)
+
+
+def test_conditional_mass_matches_brute_force_on_m1610(m1610_path):
+    model = load_model(m1610_path)
+    w = kernel.Weights.of(model, np.float64)
+    rng = np.random.default_rng(0)
+    prefix = rng.standard_normal((20, model.n - 1))
+    q = conditional.prefix_correct_mass(w, prefix)
+    draws = 20_000
+    x = np.concatenate([np.repeat(prefix, draws, axis=0), rng.standard_normal((20 * draws, 1))], axis=1)
+    brute = correct(model, x).reshape(20, draws).mean(axis=1)
+    assert np.all(np.abs(brute - q) < 4 * np.sqrt(q * (1 - q) / draws) + 1e-3)
+
+
+def test_first_index_tie_rule_on_a_constant_readout():
+    """W_oh = 0: every logit is exactly 0, PyTorch answers position 0, so the accuracy is exactly 1/n."""
+    from scipy.special import ndtr
+
+    n = 4
+    model = Model.from_arrays([[1], [-1], [0.5]], np.eye(3).tolist(), np.zeros((n, 3)).tolist())
+    w = kernel.Weights.of(model, np.float64)
+    prefix = np.random.default_rng(0).standard_normal((2000, n - 1))
+    # right iff x_0 is the 2nd largest: given the prefix, a closed form in x_0
+    above_x0 = (prefix[:, 1:] > prefix[:, :1]).sum(axis=1)
+    exact = np.where(above_x0 == 0, 1 - ndtr(prefix[:, 0]), np.where(above_x0 == 1, ndtr(prefix[:, 0]), 0.0))
+    assert np.allclose(conditional.prefix_correct_mass(w, prefix), exact, atol=1e-12)
+    for name, draw in randomized_batches(model):
+        mean, se = pooled(draw, seeds=4, size=4000)
+        assert abs(mean - 1 / n) < 4 * se + 1e-12, name
+    assert kernel.correct(w, np.array([[3.0, 1.0, 0.0, -1.0]])).tolist() == [False]
+    assert kernel.correct(w, np.array([[1.0, 3.0, 0.0, -1.0]])).tolist() == [True]
+
+
+def test_kernel_agrees_with_the_exact_sampler(m1610_path):
+    for spec in ("handcrafted:10", "trained:4:3", m1610_path):
+        model = load_model(spec)
+        x = np.random.default_rng(3).standard_normal((20_000, model.n))
+        assert np.array_equal(kernel.correct(kernel.Weights.of(model, np.float64), x), correct(model, x))
+
+
+def test_cells_are_drawn_exactly():
+    x = stratified.draw_in_cells(np.random.default_rng(0), np.tile([[3, 5]], (5000, 1)), 7, np.float64)
+    order = np.argsort(x, axis=1)
+    assert (order[:, -1] == 3).all() and (order[:, -2] == 5).all()
+    assert abs(x[:, 0].mean() - x[:, 6].mean()) < 0.05  # the others stay exchangeable
+
+
+def test_branching_forward_passes_count_steps():
+    w = kernel.Weights.of(load_model("handcrafted:10"))
+    assert branching.forward_passes(w, (2, 2)) == (8 + 2 + 4) / 10
+
+
+@pytest.mark.parametrize("spec", SMALL)
+def test_moments_is_deterministic_with_its_stated_bias(spec, certified):
+    a, b = estimate(spec, method="moments"), estimate(spec, method="moments")
+    assert a.accuracy == b.accuracy and a.deterministic and a.stderr is None and a.forward_passes == 0
+    assert abs((a.accuracy - certified[spec]) - MOMENT_BIAS[spec]) < 0.002
+
+
+def test_moments_stated_bias_on_real_m22(m22_path):
+    e = estimate(m22_path, method="moments")
+    assert abs(e.accuracy - float(certify(m22_path).accuracy.lo) - MOMENT_BIAS["m22"]) < 0.002
+
+
+def test_api_checks_its_arguments():
+    for kwargs in ({"seconds": 0}, {"seconds": -1}, {"seconds": float("nan")}, {"method": "magic"},
+                   {"seed": -1}, {"dtype": "int8"}):
+        with pytest.raises(VerifierError):
+            estimate("handcrafted:2", **kwargs)
+    with pytest.raises(VerifierError):
+        estimate("zoo:argmedian:1:1", method="moments")
+    assert resolve_method("auto", 2) == "conditional" and resolve_method("auto", 10) == "branching"
+    assert resolve_method("auto", 4) == "sampling"
+
+
+def test_budget_is_respected():
+    e = estimate("handcrafted:10", seconds=0.2, method="branching", seed=3)
+    assert e.seconds < 0.6 and e.units > 0 and e.forward_passes == pytest.approx(e.units * 1.4)
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "verifier", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_cli_estimate_agrees_with_certified_values(m22_path, certified):
+    truths = dict(certified)
+    truths[str(m22_path)] = float(certify(m22_path).accuracy.lo)
+    for spec, truth in truths.items():
+        r = run_cli("estimate", spec, "--seconds", "0.3", "--seed", "2", "--json")
+        assert r.returncode == 0, r.stderr
+        data = json.loads(r.stdout)
+        assert {"accuracy", "stderr", "method", "deterministic", "seconds", "forward_passes"} <= set(data)
+        assert data["deterministic"] is False and data["stderr"] > 0
+        assert abs(data["accuracy"] - truth) < 4 * data["stderr"], (spec, data, truth)
+
+
+def test_cli_estimate_errors_exit_2():
+    for args in (["estimate", "handcrafted:3", "--seconds", "0"], ["estimate", "nosuch.pth"]):
+        r = run_cli(*args)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    r = run_cli("estimate", "handcrafted:3", "--method", "moments", "--json")
+    data = json.loads(r.stdout)
+    assert data["stderr"] is None and data["deterministic"] is True
