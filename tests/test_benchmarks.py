@@ -8,6 +8,7 @@ below 1e-12 while sampling's is far above it.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,8 +21,11 @@ TIMEOUT = 90  # seconds; the quick modes take about 10-30 s on two shared cores
 
 
 def run_quick(script: str, out) -> str:
+    # the scripts must import this tree's package, not whichever copy is installed
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     result = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--quick", "--out", str(out)],
-                            capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO)
+                            capture_output=True, text=True, timeout=TIMEOUT, cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": path})
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import VerifierError
-from ..models.loading import load_model
+from ..coerce import as_model
 from . import branching, conditional, monte_carlo, moments, stratified
 from .kernel import Weights
 from .runner import Tally, sample_until
@@ -84,7 +84,7 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
     ``dtype`` is the arithmetic of the forward passes (``conditional`` and ``moments`` always use
     float64). Loading the model is not timed.
     """
-    model = load_model(model)
+    model = as_model(model)
     if model.task.outputs_value:
         raise VerifierError(f"estimate measures accuracy; task {model.task.name} is scored by mean squared error")
     seconds = _check_seconds(seconds)
