@@ -141,6 +141,11 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
         raise VerifierError(f"max_seconds must be >= 0, got {max_seconds}")
     if workers < 1:
         raise VerifierError(f"workers must be >= 1, got {workers}")
+    if model.task.outputs_value:  # a median model: scored by its mean squared error, not accuracy
+        from .certify_median import certify_median
+
+        return certify_median(model, max_pieces=max_pieces, max_seconds=max_seconds, progress=progress,
+                              certificate=certificate)
     start = time.perf_counter()
     deadline = None
     if max_seconds is not None:

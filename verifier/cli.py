@@ -54,6 +54,8 @@ def _sample(args) -> Outcome:
     from .estimate.sampling import estimate_accuracy
 
     m = load_model(args.model, seq_len=args.seq_len)
+    if m.task.outputs_value:
+        return _sample_median(m, args)
     est = estimate_accuracy(m, args.n, seed=args.seed, dtype=args.dtype, progress=_progress(args))
     lo, hi = est.ci95
     text = "\n".join([
@@ -64,6 +66,20 @@ def _sample(args) -> Outcome:
         f"error rate {est.error_rate:.3e}  ("
         + (one_in(est.error_rate) if est.correct < est.n else f"no error in {est.n:,} samples")
         + "; an estimate, not a proof)",
+    ])
+    return Outcome(est.to_json(), text)
+
+
+def _sample_median(m, args) -> Outcome:
+    from .estimate.sampling import estimate_mse
+
+    est = estimate_mse(m, args.n, seed=args.seed, dtype=args.dtype, progress=_progress(args))
+    text = "\n".join([
+        m.describe(),
+        f"Monte Carlo ({est.dtype}, seed {est.seed}): {est.n:,} Gaussian sequences in {est.seconds:.2f} s"
+        f" ({est.samples_per_second:,.0f} samples/s)",
+        f"MSE  {est.mse:.6g}  (stderr {est.stderr:.2e}; an estimate, not a proof)",
+        f"RMSE {est.rmse:.6g}  (stderr {est.rmse_stderr:.2e}, delta method)",
     ])
     return Outcome(est.to_json(), text)
 
@@ -111,19 +127,19 @@ def _certify(args) -> Outcome:
 
     m = load_model(args.model, seq_len=args.seq_len)
     max_seconds, note = _budget(args, m)
+    if m.task.outputs_value:
+        return _certify_median(certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
+                                       certificate=args.certificate), note)
     workers = default_workers() if args.workers is None else args.workers
     cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
                    workers=workers, scheduler=args.scheduler, keep=m.n == 2, certificate=args.certificate)
     m, acc, err = cert.model, cert.accuracy, cert.error_rate
 
-    def interval(meas):
-        return {"lo": meas.lo_str(40), "hi": meas.hi_str(40), "lo_exact": str(meas.lo), "hi_exact": str(meas.hi)}
-
     by_cell = cert.breakdown()
     breakdown = [{"above": list(cell.above), "target": cell.target, "error": interval(meas)}
                  for cell, meas in by_cell.items()]
     kind = "certified" if cert.certified else "ESTIMATED (not certified: n >= 4 cones have no closed form)"
-    data = {"model": m.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
+    data = {"model": m.name, "task": m.task.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
             "accuracy": interval(acc), "error_rate": interval(err), "certified": cert.certified,
             "complete": cert.complete, "stop_reason": cert.stop_reason,
             "pieces": cert.pieces, "cones": cert.cones, "error_cones": cert.error_cones,
@@ -159,6 +175,42 @@ def _certify(args) -> Outcome:
         for cell, meas in by_cell.items():
             above = "nothing" if not cell.above else ",".join(f"x{a}" for a in cell.above)
             lines.append(f"  {above:>9} above target x{cell.target}: {meas.lo_str(7)} .. {meas.hi_str(7)}")
+    if cert.certificate is not None:
+        data["certificate"] = str(cert.certificate)
+        lines.append(f"certificate written to {data['certificate']}; check it with: verifier check {data['certificate']}")
+    return Outcome(data, "\n".join(lines))
+
+
+def interval(value) -> dict:
+    """A certified (or estimated) interval as JSON: outward-rounded decimals and exact endpoints."""
+    return {"lo": value.lo_str(40), "hi": value.hi_str(40), "lo_exact": str(value.lo), "hi_exact": str(value.hi)}
+
+
+def _certify_median(cert, note: str | None) -> Outcome:
+    """``certify`` on a median model: the MSE and RMSE as intervals."""
+    m, mse, rmse = cert.model, cert.mse, cert.rmse
+    kind = "certified" if cert.certified else "ESTIMATED (not certified: some cone measures have no enclosure)"
+    data = {"model": m.name, "task": m.task.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
+            "mse": interval(mse), "rmse": interval(rmse), "certified": cert.certified,
+            "complete": cert.complete, "stop_reason": cert.stop_reason,
+            "pieces": len(cert.decomposition.pieces), "cones": len(cert.cones),
+            "unresolved": len(cert.decomposition.unresolved), "seconds": cert.seconds,
+            "breakdown": [{"middle": list(cell.middle), "above": list(cell.above), "mse": interval(e)}
+                          for cell, e in cert.breakdown().items()]}
+    if not cert.certified:
+        data["mse"].update(estimate=mse.estimate, stderr=mse.stderr)
+        data["rmse"].update(estimate=rmse.estimate, stderr=rmse.stderr)
+    lines = [
+        m.describe(),
+        *([note] if note else []),
+        f"{len(cert.decomposition.pieces)} linear pieces, {len(cert.cones)} cones (piece x median cell),"
+        f" {cert.seconds:.3f} s",
+        f"MSE  = E[(y(x) - median(x))^2] in [{mse.lo_str(17)}, {mse.hi_str(17)}]  ({kind})",
+        f"RMSE in [{rmse.lo_str(17)}, {rmse.hi_str(17)}]  (width {float(rmse.width):.1e})",
+    ]
+    if not cert.complete:
+        lines.append(f"PARTIAL: {cert.stop_reason}; the undecided cones (mass <= {float(cert.undecided_mass):.3g})"
+                     f" add at most {float(cert.tail_bound):.3g} to the MSE, a proved bound")
     if cert.certificate is not None:
         data["certificate"] = str(cert.certificate)
         lines.append(f"certificate written to {data['certificate']}; check it with: verifier check {data['certificate']}")

@@ -29,8 +29,9 @@ def as_decomposition(value):
 def as_certification(value):
     """``value`` if it is a certification, else the certification of the model it names."""
     from .certify import Certification, certify
+    from .certify_median import MSECertification
 
-    return value if isinstance(value, Certification) else certify(as_model(value))
+    return value if isinstance(value, (Certification, MSECertification)) else certify(as_model(value))
 
 
 def as_region_graph(value):

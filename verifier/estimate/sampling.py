@@ -131,6 +131,70 @@ def estimate_accuracy(model, n_samples: int, *, seed: int = 0, dtype: str = "flo
     return SampleEstimate(n_samples, hits, seed, dtype, time.perf_counter() - start)
 
 
+@dataclass(frozen=True)
+class SquaredErrorEstimate:
+    """A Monte Carlo estimate of a median model's MSE: mean and sample variance of the squared errors."""
+
+    n: int
+    mse: float
+    variance: float        # sample variance of the per-input squared errors
+    seed: int
+    dtype: str
+    seconds: float
+
+    @property
+    def stderr(self) -> float:
+        return math.sqrt(self.variance / self.n)
+
+    @property
+    def rmse(self) -> float:
+        return math.sqrt(self.mse)
+
+    @property
+    def rmse_stderr(self) -> float:
+        """Delta-method standard error of the RMSE estimate."""
+        return self.stderr / (2 * self.rmse) if self.rmse > 0 else 0.0
+
+    @property
+    def samples_per_second(self) -> float:
+        return self.n / self.seconds if self.seconds > 0 else float("inf")
+
+    def to_json(self) -> dict:
+        return {"task": "median", "mse": self.mse, "mse_stderr": self.stderr, "rmse": self.rmse,
+                "rmse_stderr": self.rmse_stderr, "n": self.n, "seed": self.seed, "dtype": self.dtype,
+                "seconds": self.seconds, "samples_per_second": self.samples_per_second}
+
+
+def estimate_mse(model, n_samples: int, *, seed: int = 0, dtype: str = "float64", batch: int = 1 << 16,
+                 progress: bool = False) -> SquaredErrorEstimate:
+    """Sample ``n_samples`` standard Gaussian sequences and average a median model's squared error
+    ``(y(x) - median(x))^2`` (same input stream as :func:`estimate_accuracy`)."""
+    model = as_model(model)
+    if not model.task.outputs_value:
+        raise VerifierError(f"{model.name} is a {model.task.name} model, scored by accuracy: use estimate_accuracy")
+    if n_samples < 2:
+        raise VerifierError(f"need at least 2 samples for a standard error, got {n_samples}")
+    if batch < 1:
+        raise VerifierError(f"batch size must be positive, got {batch}")
+    ftype = _dtype(dtype)
+    rng = np.random.default_rng(seed)
+    total = total_sq = 0.0
+    start = time.perf_counter()
+    with tqdm(total=n_samples, disable=not progress, unit="seq", unit_scale=True, desc="sampling") as bar:
+        done = 0
+        while done < n_samples:
+            size = min(batch, n_samples - done)
+            x = rng.standard_normal((size, model.n)).astype(ftype)
+            errors = (forward(model, x, dtype)[:, 0].astype(np.float64) - model.task.value(x)) ** 2
+            total += float(errors.sum())
+            total_sq += float((errors ** 2).sum())
+            done += size
+            bar.update(size)
+    mean = total / n_samples
+    variance = max(total_sq / n_samples - mean * mean, 0.0) * n_samples / (n_samples - 1)
+    return SquaredErrorEstimate(n_samples, mean, variance, seed, dtype, time.perf_counter() - start)
+
+
 def _dtype(name: str):
     try:
         return DTYPES[name]

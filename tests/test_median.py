@@ -1,0 +1,123 @@
+"""Median models (AlgZoo's ScalarRNN): certified MSE/RMSE against closed forms, exact algebra and Monte Carlo."""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from verifier import certify, cli
+from verifier.certify_median import output_gain_squared
+from verifier.estimate.sampling import estimate_mse, forward
+from verifier.geometry.cones import interior_point, generators, cone
+from verifier.models.loading import load_model
+from verifier.models.model import Model
+from verifier.models.weightfile import save_json
+
+
+def running_sum(n: int, scale: Fraction) -> Model:
+    """Two neurons hold the positive and negative parts of the running sum (ReLU(s) - ReLU(-s) = s),
+    so the output is exactly ``scale * (x_0 + ... + x_{n-1})`` everywhere."""
+    return Model.from_arrays([[1], [-1]], [[1, -1], [-1, 1]], [[scale, -scale]], task="median", seq_len=n,
+                             name=f"sum{n}")
+
+
+def test_output_equal_to_the_median_has_zero_mse():
+    cert = certify(running_sum(2, Fraction(1, 2)))  # for n = 2 the median is the mean
+    assert cert.certified and cert.complete and cert.mse.lo == cert.mse.hi == 0 and cert.rmse.hi == 0
+
+
+def test_mean_of_three_against_closed_form():
+    """Basu: the median minus the mean is independent of the mean, so E[(mean - median)^2] =
+    Var(median of 3) - 1/3 = 2/3 - sqrt(3)/pi."""
+    cert = certify(running_sum(3, Fraction(1, 3)))
+    exact = 2 / 3 - math.sqrt(3) / math.pi
+    assert cert.certified and cert.mse.lo - Fraction(1, 10**15) <= Fraction(exact) <= cert.mse.hi + Fraction(1, 10**15)
+    assert cert.mse.width < Fraction(1, 10**30)
+    assert cert.rmse.lo <= Fraction(math.sqrt(exact)) + Fraction(1, 10**15) and cert.rmse.hi >= Fraction(math.sqrt(exact)) - Fraction(1, 10**15)
+
+
+def _scalar_model(seed: int, d: int = 3, n: int = 3) -> Model:
+    rng = np.random.default_rng(seed)
+    return Model.from_arrays(rng.standard_normal((d, 1)).astype(np.float32), rng.standard_normal((d, d)).astype(np.float32),
+                             rng.standard_normal((1, d)).astype(np.float32), task="median", seq_len=n, name=f"rand{seed}")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_error_form_is_output_minus_median_at_interior_points(seed):
+    """On every cone the stored form c satisfies c . x = y(x) - median(x) exactly at an interior point."""
+    cert = certify(_scalar_model(seed))
+    for c in cert.cones:
+        x = interior_point(*generators(cone(c.constraints, 3)))
+        assert sum(f * v for f, v in zip(c.form, x)) ** 2 == cert.model.squared_error_exact(x)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_certified_mse_agrees_with_monte_carlo(seed):
+    model = _scalar_model(seed)
+    cert = certify(model)
+    est = estimate_mse(model, 200_000, seed=seed)
+    assert cert.certified and cert.mse.width < Fraction(1, 10**25)
+    assert abs(float(cert.mse.lo) - est.mse) <= 4 * est.stderr
+
+
+def test_budget_gives_a_true_wider_interval():
+    model = _scalar_model(1)
+    full = certify(model).mse
+    part = certify(model, max_pieces=3)
+    assert not part.complete and part.mse.lo <= full.lo and full.hi <= part.mse.hi
+    assert part.mse.hi <= full.hi + 2 * (output_gain_squared(model) + 1) * 3  # the tail bound is finite
+
+
+def test_forward_pass_matches_exact_output():
+    model = _scalar_model(2)
+    x = np.random.default_rng(0).standard_normal((50, 3))
+    exact = [float(model.logits_exact(row)[0]) for row in x]
+    assert np.allclose(forward(model, x)[:, 0], exact, rtol=1e-12, atol=1e-12)
+
+
+def _check_cli_json(path, capsys, seq_len=None):
+    extra = ["--seq-len", str(seq_len)] if seq_len else []
+    assert cli.main(["--json", "certify", str(path), *extra]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["task"] == "median" and out["certified"] is True
+    lo, hi = Fraction(out["mse"]["lo_exact"]), Fraction(out["mse"]["hi_exact"])
+    rlo, rhi = Fraction(out["rmse"]["lo_exact"]), Fraction(out["rmse"]["hi_exact"])
+    assert set(out["mse"]) >= {"lo", "hi"} and set(out["rmse"]) >= {"lo", "hi"}
+    assert rlo * rlo <= lo <= hi <= rhi * rhi and hi - lo < Fraction(1, 10**25)
+    est = estimate_mse(load_model(path, seq_len=seq_len), 200_000, seed=7)
+    assert abs(float(lo) - est.mse) <= 4 * est.stderr
+    assert cli.main(["certify", str(path), *extra]) == 0
+    text = capsys.readouterr().out
+    assert "MSE  = E[(y(x) - median(x))^2] in [" in text and "RMSE in [" in text and "(certified)" in text
+
+
+def test_cli_certifies_a_median_pth_from_torch(tmp_path, capsys):
+    torch = pytest.importorskip("torch", reason="torch not installed")
+    torch.manual_seed(3)
+    module = torch.nn.Module()
+    module.rnn = torch.nn.RNN(1, 3, nonlinearity="relu", bias=False, batch_first=True)
+    module.linear = torch.nn.Linear(3, 1, bias=False)  # one row: AlgZoo's ScalarRNN
+    torch.save(module.state_dict(), tmp_path / "median_3_3_1073741824_0.pth")
+    _check_cli_json(tmp_path / "median_3_3_1073741824_0.pth", capsys)
+    torch.save(module.state_dict(), tmp_path / "mine.pth")  # a bare name: the sequence length comes from --seq-len
+    _check_cli_json(tmp_path / "mine.pth", capsys, seq_len=3)
+    assert load_model(module, seq_len=3).w_oh == load_model(tmp_path / "mine.pth", seq_len=3).w_oh
+
+
+def test_cli_certifies_a_median_json(tmp_path, capsys):
+    path = save_json(_scalar_model(4, d=2, n=3), tmp_path / "median.json")
+    _check_cli_json(path, capsys)
+    assert cli.main(["--json", "sample", str(path), "-n", "20000"]) == 0
+    assert json.loads(capsys.readouterr().out)["task"] == "median"
+
+
+def test_accuracy_functions_refuse_median_models():
+    from verifier import VerifierError, estimate_accuracy
+    with pytest.raises(VerifierError, match="scored by squared error"):
+        estimate_accuracy(_scalar_model(0), 100)
+    with pytest.raises(VerifierError, match="scored by accuracy"):
+        estimate_mse("handcrafted:2", 100)
