@@ -30,7 +30,7 @@ balls; an estimated measure (no certified enclosure) makes the result an estimat
 standard error, labelled ``certified=False``.
 
 >>> m = quadratic_moment([(1, 0), (0, 1)], 2, (1, 1))   # E[(x0 + x1)^2; x0, x1 >= 0] = 1/2 + 1/pi
->>> m.certified, m.lo < Fraction(1, 2) + Fraction(31830988618379, 10**14) < m.hi, float(m.width) < 1e-30
+>>> m.certified, abs(float(m.lo) - (0.5 + 1 / math.pi)) < 1e-15, float(m.width) < 1e-30
 (True, True, True)
 >>> quadratic_moment([], 3, (1, 2, 2)).lo     # the whole space: E[(c . x)^2] = |c|^2
 Fraction(9, 1)
