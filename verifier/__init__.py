@@ -17,21 +17,20 @@ __version__ = "0.1.0"  # before the imports: submodules record it in their outpu
 
 from importlib import import_module
 
-# Functions named like their module are imported eagerly: importing a submodule binds its
+# ``certify`` is named like its module and imported eagerly: importing the submodule binds its
 # name on the package, which would otherwise shadow a lazily loaded function of that name.
+# Everything else loads on first use (networkx, sympy, scipy and matplotlib are slow to import).
 from .certify import certify
 from .errors import LoadError, VerifierError
 from .models.model import Model
-from .models.perturb import perturb
-from .explain.region_graph import merge_pieces, region_graph
-from .explain.standardize import standardize
-from .explain.surprise import surprise
 from .models.tasks import TASKS, Task
 
 _LAZY = {"check_certificate": "proof.checker", "check_claims": "present.claims", "cone_measure": "measure",
          "decompose": "geometry.decomposition", "error_closed_form": "measure.closed_form",
          "estimate_accuracy": "estimate.sampling", "find_symmetries": "explain.symmetry",
-         "load_model": "models.loading", "train": "models.training", "write_certificate": "proof.certificate",
+         "load_model": "models.loading", "merge_pieces": "explain.region_graph", "perturb": "models.perturb",
+         "region_graph": "explain.region_graph", "standardize": "explain.standardize",
+         "surprise": "explain.surprise", "train": "models.training", "write_certificate": "proof.certificate",
          "write_report": "present.report"}
 
 __all__ = ["LoadError", "Model", "TASKS", "Task", "VerifierError", "certify", "check_certificate", "check_claims",

@@ -125,14 +125,15 @@ def _complement(decided: Measure) -> Measure:
 
 
 def certify(model, *, max_pieces: int | None = None, max_seconds: float | None = None, progress: bool = False,
-            workers: int = 1, scheduler=None, keep: bool = True, certificate: str | Path | None = None
-            ) -> Certification:
+            workers: int = 1, scheduler=None, keep: bool = True, certificate: str | Path | None = None,
+            started: float | None = None) -> Certification:
     """Certify a model's accuracy on standard Gaussian inputs (``model``: a Model or a spec).
 
     ``workers``: processes for independent subtrees (``os.cpu_count()`` for all cores);
     ``scheduler``: a dask.distributed address (or Client) instead. ``keep``: keep the pieces,
     cones and measures in memory (False streams: constant memory). ``certificate``: a path to
-    write the proof certificate to, incrementally.
+    write the proof certificate to, incrementally. ``started``: the ``time.time()`` the budget
+    counts from (default: now; the CLI passes its process's start).
     """
     model = load_model(model)
     if max_pieces is not None and max_pieces < 0:
@@ -147,15 +148,19 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
         return certify_median(model, max_pieces=max_pieces, max_seconds=max_seconds, progress=progress,
                               certificate=certificate)
     start = time.perf_counter()
-    deadline = None
+    deadline = grace = None
     if max_seconds is not None:
+        # workers stop 2 margins before the end, the pipeline stops waiting for them 1 margin before
+        # it; the certificate (and the unresolved cones' measures in it) gets its own share
+        margin = min(1.0, 0.04 * max_seconds)
         reserve = OUTPUT_SHARE * max_seconds if certificate is not None else 0.0
-        deadline = time.time() + max_seconds - reserve
+        deadline = (time.time() if started is None else started) + max_seconds - reserve - 2 * margin
+        grace = margin
     spill = tempfile.mkdtemp(prefix=".certify-", dir=Path(certificate).parent if certificate else None) \
         if certificate is not None else None
     try:
         r = run(model, workers=workers, scheduler=scheduler, deadline=deadline, max_pieces=max_pieces, keep=keep,
-                certificate=certificate is not None, spill=spill, progress=progress)
+                certificate=certificate is not None, spill=spill, progress=progress, grace=grace)
         decided = r.tally.correct.measure() + r.tally.errors.measure() if r.tally.pieces else ZERO
         unresolved = ZERO if r.tally.unresolved == 0 else _complement(decided)
         kept = _kept(model, r, time.perf_counter() - start) if keep else {}

@@ -124,6 +124,7 @@ def _add_estimate(sub):
 
 def _certify(args) -> Outcome:
     from .certify import certify, default_workers
+    from .resources import process_start
 
     m = load_model(args.model, seq_len=args.seq_len)
     max_seconds, note = _budget(args, m)
@@ -132,7 +133,8 @@ def _certify(args) -> Outcome:
                                        certificate=args.certificate), note)
     workers = default_workers() if args.workers is None else args.workers
     cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
-                   workers=workers, scheduler=args.scheduler, keep=m.n == 2, certificate=args.certificate)
+                   workers=workers, scheduler=args.scheduler, keep=m.n == 2, certificate=args.certificate,
+                   started=process_start())
     m, acc, err = cert.model, cert.accuracy, cert.error_rate
 
     by_cell = cert.breakdown()
@@ -156,8 +158,8 @@ def _certify(args) -> Outcome:
         + (f"  = {one_in(float(err.hi + err.lo) / 2)}" if err.hi - err.lo < (err.hi + err.lo) / 20 else "")
         + f"  (width {float(err.hi - err.lo):.1e})",
     ]
-    if m.n == 2 and cert.complete:
-        from .measure.closed_form import error_closed_form
+    if args.closed_form and m.n == 2 and cert.complete:
+        from .measure.closed_form import error_closed_form  # sympy: about a second to import
 
         form = error_closed_form(cert)
         data["closed_form"] = {"error_rate": str(form.expression),
@@ -223,6 +225,8 @@ def _add_certify(sub):
     _add_budget(p)
     p.add_argument("--certificate", metavar="FILE.json", default=None,
                    help="also write a self-contained proof certificate (check it with: verifier check FILE.json)")
+    p.add_argument("--closed-form", action="store_true",
+                   help="n = 2: also print the error rate as a formula (sympy)")
     p.add_argument("--workers", type=int, default=None,
                    help="processes walking independent subtrees (default: all cores)")
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,

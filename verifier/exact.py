@@ -115,13 +115,6 @@ def fmpq_matrix(rows: Sequence[Sequence]) -> flint.fmpq_mat:
     return flint.fmpq_mat(nrows, ncols, flat)
 
 
-def fraction_matrix(m: flint.fmpq_mat) -> Matrix:
-    """Rows of Fractions from a python-flint rational matrix."""
-    return tuple(
-        tuple(Fraction(int(m[i, j].p), int(m[i, j].q)) for j in range(m.ncols())) for i in range(m.nrows())
-    )
-
-
 def dot(a: Sequence, b: Sequence):
     """Exact dot product of two equal-length sequences of ints/Fractions."""
     return sum((x * y for x, y in zip(a, b, strict=True)), Fraction(0))

@@ -25,7 +25,6 @@ a quantity per cone (the Gaussian measure for accuracy).
 from __future__ import annotations
 
 import json
-import os
 import queue
 import time
 from dataclasses import dataclass, field
@@ -291,16 +290,10 @@ def piece_line(piece: Piece, scored: list[tuple[OutcomeCone, Measure]]) -> str:
 
 # -- executors -------------------------------------------------------------------------------
 
-def _pin_blas() -> None:
-    """One BLAS thread per worker (the workers are the parallelism); set before numpy loads BLAS."""
-    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ[var] = "1"
-
-
 def _worker_init() -> None:
+    """Ctrl-C is the parent's to handle (BLAS threads are pinned when the package loads)."""
     import signal
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # Ctrl-C is the parent's to handle
-    _pin_blas()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Pool:
@@ -310,6 +303,7 @@ class _Pool:
 
     def __init__(self, workers: int):
         import multiprocessing
+        self.workers = workers
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         self.pool = multiprocessing.get_context(method).Pool(workers, initializer=_worker_init)
         self.results: queue.Queue = queue.Queue()
@@ -339,6 +333,7 @@ class _Dask:
             raise VerifierError("--scheduler needs dask.distributed: pip install 'verifier[distributed]'") from None
         self.client = address if not isinstance(address, str) else Client(address)
         self.own = isinstance(address, str)
+        self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         self.results: queue.Queue = queue.Queue()
         self.futures = []
 
@@ -370,11 +365,12 @@ class Run:
 
 def run(model: Model, *, workers: int = 1, scheduler=None, deadline: float | None = None,
         max_pieces: int | None = None, keep: bool = False, certificate: bool = False, spill: str | None = None,
-        scoring: Scoring = ACCURACY, progress: bool = False) -> Run:
+        scoring: Scoring = ACCURACY, progress: bool = False, grace: float | None = None) -> Run:
     """Certify-pipeline run over the whole tree (see the module docstring).
 
     ``workers > 1`` or ``scheduler`` (a dask address or Client) runs subtrees in parallel;
-    a piece budget runs serially (it counts pieces in one place).
+    a piece budget runs serially (it counts pieces in one place). ``grace``: how long after the
+    deadline to wait for workers (default ``GRACE_SECONDS``).
     """
     from .models.weightfile import model_to_json
     model_json = model_to_json(model)
@@ -387,7 +383,7 @@ def run(model: Model, *, workers: int = 1, scheduler=None, deadline: float | Non
     bar = _bar(progress)
     try:
         return _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep, certificate, spill,
-                    scoring, bar, parallel)
+                    scoring, bar, parallel, GRACE_SECONDS if grace is None else grace)
     finally:
         restore()
         if bar is not None:
@@ -411,7 +407,7 @@ def _catch_interrupts(flag: list) -> Callable[[], None]:
 
 
 def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep, certificate, spill, scoring,
-         bar, parallel) -> Run:
+         bar, parallel, grace) -> Run:
     parts[0] = run_task(top, lambda: interrupted[0])
     tally = Tally()
     tally.merge(parts[0].tally)
@@ -420,8 +416,10 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
     if bar is not None:
         bar.update(tally.pieces)
     seconds = dict(parts[0].seconds)
+    used = 1
     if opened:
         executor = _Dask(scheduler) if scheduler is not None else _Pool(workers)
+        used = executor.workers
         tasks = {k + 1: Task(k + 1, model_json, u, None, deadline, None, keep, certificate,
                              spill if executor.shared_disk else None, scoring) for k, u in enumerate(opened)}
         abandon = False
@@ -431,7 +429,7 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
             while len(parts) < len(tasks) + 1:
                 if interrupted[0]:
                     raise KeyboardInterrupt
-                wait = None if deadline is None else deadline + GRACE_SECONDS - time.time()
+                wait = None if deadline is None else deadline + grace - time.time()
                 if wait is not None and wait <= 0:
                     raise TimeoutError
                 try:
@@ -452,15 +450,17 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
                     bar.update(result.tally.pieces)
         except (TimeoutError, KeyboardInterrupt) as e:
             abandon = True
-            reasons.append("interrupted" if isinstance(e, KeyboardInterrupt) else "stopped at the time budget")
+            reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "stopped at the time budget"
+            if reason not in reasons:
+                reasons.append(reason)
             for number, task in tasks.items():   # abandoned subtrees stay open: their cones are unresolved
                 if number not in parts:
                     parts[number] = TaskResult(number, Tally(unresolved=1), [("U",)], [], [task.start],
-                                               [] if not spill else None, [], reasons[-1], {})
+                                               [] if not spill else None, [], reason, {})
                     tally.unresolved += 1
         finally:
             executor.close(abandon)
-    return Run(tally, parts, "; ".join(reasons) or None, seconds, workers if parallel else 1, spill)
+    return Run(tally, parts, "; ".join(reasons) or None, seconds, used, spill)
 
 
 def _spill_lines(spill: str, result: TaskResult) -> None:

@@ -11,6 +11,7 @@ environment variable ``VERIFIER_MAX_MEMORY_MB`` changes it).
 from __future__ import annotations
 
 import os
+import time
 
 ENUMERABLE_SIZE = 48
 DEFAULT_SECONDS = 300.0
@@ -55,3 +56,16 @@ class MemoryGuard:
         if rss > self.limit:
             return f"stopped at the memory limit ({rss / 2**20:.0f} MB resident > {self.limit / 2**20:.0f} MB)"
         return None
+
+
+def process_start() -> float:
+    """When this process started, as a ``time.time()`` value (now, where /proc is missing): a
+    command's time budget counts its start-up too."""
+    try:
+        with open("/proc/self/stat") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime") as f:
+            uptime = float(f.read().split()[0])
+        return time.time() - max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return time.time()

@@ -11,12 +11,11 @@ decision here is exact: rows and generators are integer vectors.
 >>> sign_on_cone((1, 1), rays, lines), sign_on_cone((1, -1), rays, lines), sign_on_cone((0, 0), rays, lines)
 (1, 0, -1)
 >>> interior_point(rays, lines)
-(Fraction(1, 1), Fraction(1, 1))
+(1, 1)
 """
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Iterable, Sequence
 
 import ppl
@@ -37,13 +36,6 @@ def cone(rows: Iterable[Sequence[int]], n: int) -> ppl.C_Polyhedron:
             raise ValueError(f"row {tuple(row)} has length {len(row)}, expected {n}")
         poly.add_constraint(half_space(row))
     return poly
-
-
-def cut(poly: ppl.C_Polyhedron, row: Sequence[int]) -> ppl.C_Polyhedron:
-    """A new cone: ``poly`` intersected with ``row . x >= 0`` (``poly`` is left unchanged)."""
-    child = ppl.C_Polyhedron(poly)
-    child.add_constraint(half_space(row))
-    return child
 
 
 def is_full_dimensional(poly: ppl.C_Polyhedron, n: int) -> bool:
@@ -103,7 +95,7 @@ def contains(rows: Iterable[Sequence[int]], x: Sequence) -> bool:
     return all(sum(r_i * x_i for r_i, x_i in zip(row, x)) >= 0 for row in rows)
 
 
-def interior_point(rays: Sequence[Sequence[int]], lines: Sequence[Sequence[int]]) -> tuple[Fraction, ...]:
+def interior_point(rays: Sequence[Sequence[int]], lines: Sequence[Sequence[int]]) -> tuple[int, ...]:
     """A point strictly inside a full-dimensional cone: the sum of its minimized generators.
 
     A strictly positive combination of all rays lies in the relative interior of the pointed
@@ -112,4 +104,4 @@ def interior_point(rays: Sequence[Sequence[int]], lines: Sequence[Sequence[int]]
     gens = list(rays) + list(lines)
     if not gens:
         raise ValueError("the zero cone has no interior point")
-    return tuple(Fraction(sum(col)) for col in zip(*gens))
+    return tuple(sum(col) for col in zip(*gens))

@@ -44,7 +44,7 @@ from typing import Callable, Iterator, Sequence, Union
 import flint
 import ppl
 
-from .cones import cone, generators, half_space, minimized_rows
+from .cones import cone, generators, half_space, interior_point, minimized_rows
 from ..errors import VerifierError
 from ..exact import Matrix
 from ..coerce import as_model
@@ -298,7 +298,6 @@ def _advance(f: _Frame, maps: _Maps) -> flint.fmpq_mat | None:
 
 def _piece(f: _Frame, maps: _Maps, hidden: flint.fmpq_mat) -> Piece:
     numer, denom = (maps.w_oh * hidden).numer_denom()
-    gens = f.rays + f.lines
     return Piece(
         pattern=f.bits,
         constraints=minimized_rows(f.poly),
@@ -306,7 +305,7 @@ def _piece(f: _Frame, maps: _Maps, hidden: flint.fmpq_mat) -> Piece:
         lines=f.lines,
         logits=tuple(tuple(int(v) for v in row) for row in numer.tolist()),
         denominator=int(denom),
-        interior=tuple(sum(col) for col in zip(*gens)),
+        interior=interior_point(f.rays, f.lines),
     )
 
 

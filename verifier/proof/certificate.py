@@ -32,7 +32,7 @@ from .. import __version__
 from ..coerce import as_certification
 from .checker import FORMAT, SEMANTICS, VERSION, Sums, cell_json, measure_json, order_cells, pattern_text, totals_json
 from ..errors import VerifierError
-from ..geometry.decomposition import Leaf, Split, Unresolved
+from ..geometry.decomposition import Leaf, Unresolved
 from ..measure import cone_measure
 from ..models.weightfile import model_to_json
 

@@ -1,0 +1,118 @@
+"""The streaming, parallel certify pipeline: same answers as the in-memory run, on any number of
+workers or a dask cluster; budgets and Ctrl-C stop with true intervals; certificates match."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from verifier.certify import certify
+from verifier.geometry.decomposition import decompose
+from verifier.measure import Measure, sum_measures
+from verifier.models.model import Model
+from verifier.pipeline import MassSum
+from verifier.proof.certificate import write_certificate
+from verifier.proof.checker import check_certificate
+
+
+def gaussian_model(d: int, n: int, seed: int) -> Model:
+    rng = np.random.default_rng((seed, d, n))
+    arrays = [rng.standard_normal(shape).astype(np.float32) for shape in ((d, 1), (d, d), (n, d))]
+    return Model.from_arrays(*arrays, name=f"gaussian {d},{n} seed {seed}", precision="float32")
+
+
+def without_meta(path) -> dict:
+    doc = json.loads(open(path).read())
+    doc.pop("meta")
+    return doc
+
+
+def same_result(a, b) -> bool:
+    return (a.accuracy == b.accuracy and a.error_rate == b.error_rate and a.pieces == b.pieces
+            and a.cones == b.cones and a.breakdown() == b.breakdown())
+
+
+def test_streaming_matches_the_kept_run_and_its_certificate(tmp_path):
+    model = gaussian_model(4, 3, 5)
+    kept = certify(model)
+    streamed = certify(model, keep=False, certificate=tmp_path / "s.json")
+    assert streamed.decomposition is None and streamed.outcomes == ()
+    assert same_result(kept, streamed) and streamed.pieces == len(kept.decomposition.pieces)
+    write_certificate(kept, tmp_path / "k.json")
+    assert without_meta(tmp_path / "s.json") == without_meta(tmp_path / "k.json")
+    assert check_certificate(tmp_path / "s.json").valid
+
+
+def test_two_processes_give_the_serial_result(tmp_path):
+    model = gaussian_model(4, 3, 0)
+    serial = certify(model, certificate=tmp_path / "1.json")
+    parallel = certify(model, workers=2, certificate=tmp_path / "2.json")
+    assert parallel.workers == 2 and same_result(serial, parallel)
+    assert parallel.decomposition.tree == serial.decomposition.tree
+    assert parallel.outcomes == serial.outcomes and parallel.measures == serial.measures
+    assert without_meta(tmp_path / "1.json") == without_meta(tmp_path / "2.json")
+
+
+def test_dask_local_cluster_gives_the_serial_result(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    model = gaussian_model(4, 3, 0)
+    serial = certify(model, keep=False, certificate=tmp_path / "1.json")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        remote = certify(model, scheduler=client, keep=False, certificate=tmp_path / "2.json")
+    assert remote.workers > 1 and same_result(serial, remote)
+    assert without_meta(tmp_path / "1.json") == without_meta(tmp_path / "2.json")
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_time_budget_holds_and_stays_true(workers):
+    model = gaussian_model(10, 3, 1)
+    full = certify(model, keep=False)
+    start = time.perf_counter()
+    part = certify(model, max_seconds=0.05, workers=workers, keep=False)
+    assert time.perf_counter() - start < 2.5
+    assert not part.complete and "time budget" in part.stop_reason
+    assert part.error_rate.lo <= full.error_rate.estimate <= part.error_rate.hi
+    assert part.accuracy.lo <= full.accuracy.estimate <= part.accuracy.hi
+
+
+def test_ctrl_c_gives_a_clean_partial_result(tmp_path):
+    model = gaussian_model(5, 4, 1)
+    timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    part = certify(model, keep=False, certificate=tmp_path / "c.json")
+    timer.join()
+    assert not part.complete and "interrupted" in part.stop_reason
+    assert part.accuracy.lo <= part.accuracy.hi and part.unresolved.hi > 0
+    report = check_certificate(tmp_path / "c.json")
+    assert report.valid and not report.summary["complete"]
+
+
+def test_running_sums_are_sum_measures():
+    parts = [Measure.exact(Fraction(1, 8), "a"), Measure.exact(Fraction(1, 16), "b"),
+             Measure(Fraction(1, 10), Fraction(3, 10), False, "qmc", 0.2, 0.05),
+             Measure(Fraction(0), Fraction(1, 5), False, "qmc", 0.1, 0.04)]
+    total = MassSum()
+    for m in parts:
+        total.add(m)
+    expected = sum_measures(parts)
+    got = total.measure()
+    assert got.certified is False and got.estimate == pytest.approx(expected.estimate)
+    assert got.stderr == pytest.approx(expected.stderr)
+    assert abs(got.lo - expected.lo) < 1e-15 and abs(got.hi - expected.hi) < 1e-15
+    assert (total.lo, total.hi) == (sum(m.lo for m in parts), sum(m.hi for m in parts))
+
+
+def test_decompose_walk_is_unchanged_by_resuming_subtrees():
+    """The pieces a parallel run finds (subtrees resumed from open cones) are the serial walk's."""
+    model = gaussian_model(4, 3, 3)
+    serial = decompose(model)
+    parallel = certify(model, workers=2)
+    assert parallel.decomposition.pieces == serial.pieces
