@@ -1,0 +1,112 @@
+"""Rigorous orthant probabilities (Plackett's integral) against closed forms, identities and sampling."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from fractions import Fraction
+
+import flint
+import numpy as np
+import pytest
+
+from verifier.measure.orthant import arb_bounds, orthant_probability, parity_orthant
+
+
+def matrix(rows) -> flint.fmpq_mat:
+    k = len(rows)
+    return flint.fmpq_mat(k, k, [flint.fmpq(Fraction(v).numerator, Fraction(v).denominator) for row in rows for v in row])
+
+
+def equicorrelated(k: int, rho: Fraction) -> flint.fmpq_mat:
+    return matrix([[1 if i == j else rho for j in range(k)] for i in range(k)])
+
+
+def bounds(cov) -> tuple[Fraction, Fraction]:
+    return arb_bounds(orthant_probability(cov).enclosure)
+
+
+def random_cov(k: int, rng: np.random.Generator) -> flint.fmpq_mat:
+    """``V^-T V^-1`` for an integer matrix ``V``: the covariance of a random simplicial cone."""
+    while True:
+        v = flint.fmpq_mat(k, k, [int(x) for x in rng.integers(-4, 5, size=k * k)])
+        if v.rank() == k:
+            return (v.transpose() * v).inv()
+
+
+def flipped(cov: flint.fmpq_mat, signs) -> flint.fmpq_mat:
+    k = cov.nrows()
+    return flint.fmpq_mat(k, k, [cov[i, j] * signs[i] * signs[j] for i in range(k) for j in range(k)])
+
+
+@pytest.mark.parametrize("k", [4, 5])
+def test_equicorrelated_closed_forms(k):
+    lo, hi = bounds(equicorrelated(k, Fraction(1, 2)))
+    assert lo <= Fraction(1, k + 1) <= hi and hi - lo < 1e-15
+    lo, hi = bounds(equicorrelated(k, Fraction(0)))
+    assert lo == hi == Fraction(1, 2**k)
+
+
+def test_block_diagonal_is_a_product():
+    blocks = [[[1, Fraction(1, 3)], [Fraction(1, 3), 1]], [[2, -1, Fraction(1, 2)], [-1, 3, 1], [Fraction(1, 2), 1, 2]]]
+    rows = [[0] * 5 for _ in range(5)]
+    for i, j in itertools.product(range(2), repeat=2):
+        rows[i][j] = blocks[0][i][j]
+    for i, j in itertools.product(range(3), repeat=2):
+        rows[2 + i][2 + j] = blocks[1][i][j]
+    joint = orthant_probability(matrix(rows)).enclosure
+    product = orthant_probability(matrix(blocks[0])).enclosure * orthant_probability(matrix(blocks[1])).enclosure
+    assert joint.overlaps(product) and joint.rad() < 1e-15
+
+
+def test_embedded_k3_cone_agrees_with_the_closed_form():
+    """A 4-D orthant whose 4th coordinate is independent: 1/2 of the 3-D closed form."""
+    three = [[3, 1, -1], [1, 2, Fraction(1, 2)], [-1, Fraction(1, 2), 1]]
+    rows = [row + [0] for row in three] + [[0, 0, 0, 5]]
+    joint = orthant_probability(matrix(rows)).enclosure
+    assert joint.overlaps(orthant_probability(matrix(three)).enclosure / 2)
+
+
+@pytest.mark.parametrize("k, seed", [(4, 1), (4, 2)])
+def test_sign_flipped_orthants_sum_to_one(k, seed):
+    cov = random_cov(k, np.random.default_rng(seed))
+    total_lo = total_hi = Fraction(0)
+    for signs in itertools.product((1, -1), repeat=k):
+        lo, hi = bounds(flipped(cov, signs))
+        total_lo, total_hi = total_lo + lo, total_hi + hi
+    assert total_lo <= 1 <= total_hi and total_hi - total_lo < 1e-9
+
+
+def test_parity_identity_agrees_with_the_integral():
+    cov = random_cov(5, np.random.default_rng(7))
+    direct = orthant_probability(cov).enclosure
+    assert direct.overlaps(parity_orthant(cov)) and direct.rad() < 1e-12
+
+
+@pytest.mark.parametrize("k, seed", [(4, 11), (5, 12)])
+def test_random_cones_against_monte_carlo(k, seed):
+    rng = np.random.default_rng(seed)
+    cov = random_cov(k, rng)
+    lo, hi = bounds(cov)
+    dense = np.array([[float(cov[i, j].p) / float(cov[i, j].q) for j in range(k)] for i in range(k)])
+    samples = 400_000
+    z = rng.multivariate_normal(np.zeros(k), dense, size=samples, method="cholesky")
+    p = float(np.count_nonzero((z >= 0).all(axis=1))) / samples
+    stderr = math.sqrt(max(p * (1 - p), 1 / samples) / samples)
+    assert abs(float((lo + hi) / 2) - p) < 4 * stderr and hi - lo < 1e-9
+
+
+def test_thin_cone_is_a_finite_enclosure_never_nan():
+    """Nearly singular R (smallest eigenvalue ~1e-9): the NaN case of a naive integral."""
+    eps = Fraction(1, 10**9)
+    rho = 1 - eps
+    # Z = (X, X + small noise, Y, W): coordinates 0 and 1 almost equal
+    rows = [[1, rho, Fraction(1, 3), 0], [rho, 1, Fraction(1, 3), 0], [Fraction(1, 3), Fraction(1, 3), 1, Fraction(1, 4)],
+            [0, 0, Fraction(1, 4), 1]]
+    value = orthant_probability(matrix(rows))
+    lo, hi = arb_bounds(value.enclosure)
+    # as eps -> 0 the first two constraints coincide: the 3-D orthant of (X, Y, W) is the limit
+    limit = orthant_probability(matrix([[1, Fraction(1, 3), 0], [Fraction(1, 3), 1, Fraction(1, 4)], [0, Fraction(1, 4), 1]]))
+    lim_lo, lim_hi = arb_bounds(limit.enclosure)
+    assert value.split and 0 <= lo <= hi <= 1 and hi - lo < 1e-6
+    assert lo - Fraction(1, 10**3) <= lim_lo and lim_hi <= hi + Fraction(1, 10**3)  # P_4 -> P_3 as eps -> 0
