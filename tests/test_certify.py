@@ -170,3 +170,28 @@ def test_m1610_with_a_budget_stops_cleanly(m1610_path):
     cert = certify(m1610_path, max_pieces=3, max_seconds=20)
     assert not cert.complete and not cert.certified
     assert cert.accuracy.lo <= 0.953 <= cert.accuracy.hi
+
+
+def test_plackett_certifies_an_n4_model_exactly_known():
+    """h = ReLU(x_3): the prediction is x3's slot when x3 > 0, else slot 0; 2nd-argmax accuracy 5/16."""
+    model = Model.from_arrays([[1]], [[0]], [[1], [2], [-1], [3]])
+    cert = certify(model, plackett=True)
+    assert cert.certified and cert.complete
+    assert cert.accuracy.lo <= Fraction(5, 16) <= cert.accuracy.hi and cert.accuracy.width < 1e-12
+    both = cert.correct_mass + cert.error_mass
+    assert both.lo <= 1 <= cert.correct_mass.hi + cert.error_mass.hi
+
+
+def test_plackett_certifies_a_random_n5_model_completely():
+    rng = np.random.default_rng(1)
+    model = Model.from_arrays(rng.integers(-3, 4, size=(1, 1)).tolist(), rng.integers(-3, 4, size=(1, 1)).tolist(),
+                              rng.integers(-3, 4, size=(5, 1)).tolist())
+    cert = certify(model, plackett=True)
+    assert cert.certified and cert.complete and cert.model.n == 5
+    assert cert.correct_mass.lo + cert.error_mass.lo <= 1 <= cert.correct_mass.hi + cert.error_mass.hi
+    assert cert.accuracy.width < 1e-12
+
+
+def test_accuracy_upper_bound_never_exceeds_one():
+    cert = certify("handcrafted:2")
+    assert cert.accuracy.hi <= 1 and cert.correct_mass.hi <= 1

@@ -41,3 +41,17 @@ def test_errors_are_one_line_and_exit_2(tmp_path):
         r = run(*args)
         assert r.returncode == 2
         assert r.stdout == "" and len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("verifier: error:")
+
+
+def test_certify_json_labels_estimates_and_plackett_certificates_check(tmp_path):
+    model = str(save_json(Model.from_arrays([[1]], [[0]], [[1], [2], [-1], [3]], name="relu-x3"), tmp_path / "m.json"))
+    estimated = json.loads(run("--json", "certify", model).stdout)
+    assert not estimated["certified"] and estimated["accuracy"]["stderr"] > 0
+    assert abs(estimated["accuracy"]["estimate"] - 5 / 16) < 4 * estimated["accuracy"]["stderr"] + 1e-9
+    cert = tmp_path / "cert.json"
+    r = run("--json", "certify", model, "--plackett", "--certificate", str(cert))
+    assert r.returncode == 0, r.stderr
+    certified = json.loads(r.stdout)
+    assert certified["certified"] and "stderr" not in certified["accuracy"]
+    checked = run("--json", "check", str(cert))
+    assert checked.returncode == 0 and json.loads(checked.stdout)["valid"], checked.stdout

@@ -134,13 +134,14 @@ def _certify(args) -> Outcome:
     workers = default_workers() if args.workers is None else args.workers
     cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
                    workers=workers, scheduler=args.scheduler, keep=m.n == 2, certificate=args.certificate,
-                   started=process_start())
+                   started=process_start(), plackett=args.plackett)
     m, acc, err = cert.model, cert.accuracy, cert.error_rate
 
     by_cell = cert.breakdown()
     breakdown = [{"above": list(cell.above), "target": cell.target, "error": interval(meas)}
                  for cell, meas in by_cell.items()]
-    kind = "certified" if cert.certified else "ESTIMATED (not certified: n >= 4 cones have no closed form)"
+    kind = "certified" if cert.certified else ("ESTIMATED (not certified: cones of dimension >= 4 were estimated;"
+                                               " --plackett certifies dimensions 4 and 5)")
     data = {"model": m.name, "task": m.task.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
             "accuracy": interval(acc), "error_rate": interval(err), "certified": cert.certified,
             "complete": cert.complete, "stop_reason": cert.stop_reason,
@@ -184,8 +185,16 @@ def _certify(args) -> Outcome:
 
 
 def interval(value) -> dict:
-    """A certified (or estimated) interval as JSON: outward-rounded decimals and exact endpoints."""
-    return {"lo": value.lo_str(40), "hi": value.hi_str(40), "lo_exact": str(value.lo), "hi_exact": str(value.hi)}
+    """A certified (or estimated) interval as JSON: outward-rounded decimals and exact endpoints;
+    a measure also says whether it is certified, and an estimate gives its point value and stderr."""
+    from .measure import Measure
+
+    out = {"lo": value.lo_str(40), "hi": value.hi_str(40), "lo_exact": str(value.lo), "hi_exact": str(value.hi)}
+    if isinstance(value, Measure):
+        out["certified"] = value.certified
+        if not value.certified:
+            out.update(estimate=value.estimate, stderr=value.stderr)
+    return out
 
 
 def _certify_median(cert, note: str | None) -> Outcome:
@@ -232,6 +241,9 @@ def _add_certify(sub):
     p.add_argument("--scheduler", metavar="ADDRESS", default=None,
                    help="run the subtrees on a dask.distributed cluster (e.g. tcp://host:8786; needs the "
                         "[distributed] extra) instead of local processes")
+    p.add_argument("--plackett", action="store_true",
+                   help="certify cones of dimension 4 and 5 by Plackett's integral (slow: up to seconds per cone)"
+                        " instead of estimating them")
     p.set_defaults(run=_certify)
 
 

@@ -92,8 +92,8 @@ class MassSum:
     def measure(self) -> Measure:
         """The sum as a :class:`Measure` (estimates: +-4 standard errors of the sum)."""
         method = next(iter(self.methods)) if len(self.methods) == 1 else "sum" if self.methods else "empty"
-        if self.certified:
-            return Measure(self.cert_lo, self.cert_hi, True, method, float(self.cert_point))
+        if self.certified:  # a measure is at most 1, however the parts' upper ends round
+            return Measure(self.cert_lo, min(self.cert_hi, Fraction(1)), True, method, float(self.cert_point))
         stderr = float(self.variance) ** 0.5
         guess = float(self.guess)
         return Measure(max(self.cert_lo + Fraction(guess - _Z * stderr), Fraction(0)),
@@ -152,7 +152,12 @@ def _gaussian_measure(cone: OutcomeCone, n: int) -> Measure:
     return cone_measure(cone.constraints, n)
 
 
+def _plackett_measure(cone: OutcomeCone, n: int) -> Measure:
+    return cone_measure(cone.constraints, n, plackett=True)
+
+
 ACCURACY = Scoring()
+CERTIFIED_ACCURACY = Scoring(measure=_plackett_measure)  # cones of dimension 4, 5 certified too
 
 
 # -- one subtree -----------------------------------------------------------------------------

@@ -22,8 +22,11 @@ dyadic endpoints become exact :class:`~fractions.Fraction` bounds: a rigorous en
 For k >= 4 there is no closed form. ``C'`` is cut into simplicial cones by a pulling
 triangulation (built from exact ray/facet incidences); a simplicial cone spanned by rays with
 Gram matrix ``G`` (rays projected orthogonally to ``L``, computed exactly) has the measure of
-the orthant ``P(lambda >= 0)`` with ``lambda ~ N(0, G^-1)``. That orthant probability is
-estimated by Genz's separation of variables, with Genz and Bretz's variable ordering, an exact
+the orthant ``P(lambda >= 0)`` with ``lambda ~ N(0, G^-1)``. With ``plackett=True`` and
+k = 4 or 5 each orthant gets a rigorous enclosure from Plackett's integral
+(:mod:`~verifier.measure.orthant`; method ``plackett``, or ``plackett-thin`` when a thin
+simplex was enclosed more widely) -- certified, but 0.05 to several seconds per simplex.
+Otherwise the orthant probability is estimated by Genz's separation of variables, with Genz and Bretz's variable ordering, an exact
 LDL^T factorization of ``G^-1`` (so thin cones stay well conditioned) and a scrambled Sobol
 point set under independent random digital shifts. Each shift gives an unbiased estimate of
 the whole cone's measure; the replicates' spread gives the standard error, and the reported
@@ -60,6 +63,8 @@ import ppl
 from ..errors import VerifierError
 from ..exact import decimal_bound, integer_row
 from .order_cells import order_sign_measure
+from .orthant import MAX_DIMENSION as MAX_ORTHANT_DIMENSION
+from .orthant import arb_bounds, orthant_probability
 
 _Z_INTERVAL = 4  # half-width of an estimate's interval, in standard errors
 
@@ -140,7 +145,7 @@ def sum_measures(measures: Iterable[Measure]) -> Measure:
     for m in measures:
         (certified if m.certified else estimated).append(m)
     lo = sum((m.lo for m in certified), Fraction(0))
-    hi = sum((m.hi for m in certified), Fraction(0))
+    hi = min(sum((m.hi for m in certified), Fraction(0)), Fraction(1))  # a measure is at most 1
     point = sum(m.estimate for m in certified)
     methods = {m.method for m in certified + estimated}
     method = methods.pop() if len(methods) == 1 else "sum"
@@ -160,7 +165,7 @@ def cone_measure(rows: Sequence[Sequence], n: int, **options) -> Measure:
     (arb precision, default 128), ``points`` (Sobol points per replicate, a power of 2, default
     256), ``replicates`` (random shifts, default 16) and ``seed`` (default: derived from the
     cone's minimized generators, so results are reproducible and differ between cones) -- the
-    last three only matter for k >= 4.
+    last three only matter for estimates (k >= 4) -- and ``plackett`` (certify k = 4, 5).
 
     >>> cone_measure([(1, 0), (1, 1)], 2).estimate  # 135 degrees
     0.375
@@ -201,8 +206,14 @@ def polyhedron_measure(
     points: int = 256,
     replicates: int = 16,
     seed: int | None = None,
+    plackett: bool = False,
 ) -> Measure:
-    """Gaussian measure of a pplpy cone (a closed polyhedron whose only vertex is the origin)."""
+    """Gaussian measure of a pplpy cone (a closed polyhedron whose only vertex is the origin).
+
+    ``plackett``: certify cones with k = 4 or 5 (each simplex of their triangulation by
+    :func:`~verifier.measure.orthant.orthant_probability`, about 0.05-3 s per simplex) instead
+    of estimating them.
+    """
     if prec_bits < 32 or points < 2 or points & (points - 1) or replicates < 2:
         raise VerifierError("need prec_bits >= 32, points a power of 2 (>= 2) and replicates >= 2")
     n = poly.space_dimension()
@@ -232,7 +243,16 @@ def polyhedron_measure(
         return _wedge_measure(normals, prec_bits)
     if k == 3:
         return _excess_measure(normals, rays, prec_bits)
-    return _estimated_measure(rays, lines, normals, k, points, replicates, seed)
+    # k >= 4: certified enclosures when asked for (and the triangulation is small), else estimates
+    triangulation = _triangulation(rays, lines, normals, k)
+    if plackett and k <= MAX_ORTHANT_DIMENSION and triangulation is not None:
+        return _plackett_measure(*triangulation)
+    if seed is None:
+        digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
+        seed = int.from_bytes(digest, "big")
+    if triangulation is None:
+        return _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES, seed)
+    return _estimated_measure(*triangulation, points, replicates, seed)
 
 
 # --- input checks ---------------------------------------------------------------------------
@@ -302,16 +322,22 @@ def _excess_measure(normals: list[tuple[int, ...]], rays: list[tuple[int, ...]],
 
 
 def _certified(value: flint.arb, method: str) -> Measure:
-    if not value.is_finite():
-        raise AssertionError(f"arb evaluation lost all precision ({method})")
-    mid, rad = _dyadic(value.mid()), _dyadic(value.rad())
-    lo, hi = max(mid - rad, Fraction(0)), min(mid + rad, Fraction(1))
-    return Measure(lo, hi, True, method, float(mid))
+    lo, hi = arb_bounds(value)
+    return Measure(max(lo, Fraction(0)), min(hi, Fraction(1)), True, method, float(value.mid()))
 
 
-def _dyadic(exact: flint.arb) -> Fraction:
-    mantissa, exponent = (int(v) for v in exact.man_exp())
-    return Fraction(mantissa << exponent) if exponent >= 0 else Fraction(mantissa, 1 << -exponent)
+# --- certified case k = 4, 5: Plackett's integral per simplex -----------------------------------
+
+
+def _plackett_measure(gram: flint.fmpq_mat, simplices: list[tuple[int, ...]]) -> Measure:
+    """Sum of rigorous orthant enclosures over the simplices (method ``plackett``, or
+    ``plackett-thin`` when some simplex needed the thin-cone path and is enclosed more widely)."""
+    total, thin = flint.arb(0), False
+    for simplex in simplices:
+        value = orthant_probability(_simplex_covariance(gram, simplex))
+        total += value.enclosure
+        thin |= value.split
+    return _certified(total, "plackett-thin" if thin else "plackett")
 
 
 # --- estimated case (k >= 4) ------------------------------------------------------------------
@@ -324,20 +350,28 @@ _MAX_SIMPLICES = 64  # and beyond 64 simplices Genz's integrals cost more than p
 _HIT_OR_MISS_SAMPLES = 1 << 16
 
 
-def _estimated_measure(rays, lines, normals, k: int, points: int, replicates: int, seed: int | None) -> Measure:
-    if seed is None:
-        digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
-        seed = int.from_bytes(digest, "big")
+def _triangulation(rays, lines, normals, k: int):
+    """``(gram, simplices)`` of a pulling triangulation, or None when the cone has too many rays
+    (more than 4k) or simplices (more than 64) for per-simplex integrals to pay off."""
     if len(rays) > _MAX_RAYS_PER_DIMENSION * k:
-        return _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES, seed)
+        return None
     gram = _balanced(_projected_gram(rays, lines))
     tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
     simplices = _pulling_triangulation(frozenset(range(len(rays))), k, tight, gram)
-    if len(simplices) > _MAX_SIMPLICES:
-        return _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES, seed)
+    return None if len(simplices) > _MAX_SIMPLICES else (gram, simplices)
+
+
+def _simplex_covariance(gram: flint.fmpq_mat, simplex: tuple[int, ...]) -> flint.fmpq_mat:
+    """``G^-1`` for the simplex's rays: the covariance of their coefficients ``lambda`` (exact)."""
+    k = len(simplex)
+    return flint.fmpq_mat(k, k, [gram[i, j] for i in simplex for j in simplex]).inv()
+
+
+def _estimated_measure(gram, simplices, points: int, replicates: int, seed: int) -> Measure:
+    k = len(simplices[0])
     factors = []
     for simplex in simplices:
-        cov = flint.fmpq_mat(k, k, [gram[i, j] for i in simplex for j in simplex]).inv()
+        cov = _simplex_covariance(gram, simplex)
         order = _priority_order([[_to_float(cov[i, j]) for j in range(k)] for i in range(k)])
         factors.append(_scaled_ldl_factor(flint.fmpq_mat(k, k, [cov[i, j] for i in order for j in order])))
     uniform = _shifted_points(_sobol_digits(k - 1, points), replicates, np.random.default_rng(seed))
