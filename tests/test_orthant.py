@@ -67,7 +67,7 @@ def test_embedded_k3_cone_agrees_with_the_closed_form():
     assert joint.overlaps(orthant_probability(matrix(three)).enclosure / 2)
 
 
-@pytest.mark.parametrize("k, seed", [(4, 1), (4, 2)])
+@pytest.mark.parametrize("k, seed", [(4, 1)])
 def test_sign_flipped_orthants_sum_to_one(k, seed):
     cov = random_cov(k, np.random.default_rng(seed))
     total_lo = total_hi = Fraction(0)
