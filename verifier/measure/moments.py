@@ -49,7 +49,8 @@ import ppl
 
 from ..errors import VerifierError
 from ..exact import decimal_bound, integer_row
-from .solid_angle import Measure, _arb_precision, _dyadic, generators_measure
+from .orthant import arb_bounds
+from .solid_angle import Measure, _arb_precision, generators_measure
 
 _Z_INTERVAL = 4  # half-width of an estimate's interval, in standard errors (as for measures)
 
@@ -186,10 +187,7 @@ def _fmpq(q: Fraction) -> flint.fmpq:
 
 def _enclosure(value: flint.arb) -> tuple[Fraction, Fraction]:
     """Exact dyadic bounds of an arb ball."""
-    if not value.is_finite():
-        raise AssertionError("arb evaluation lost all precision")
-    mid, rad = _dyadic(value.mid()), _dyadic(value.rad())
-    return mid - rad, mid + rad
+    return arb_bounds(value)
 
 
 def _combine(terms: Sequence[tuple[Measure, flint.arb]]) -> Expectation:
