@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from verifier.models.loading import load_model
 from verifier.models.model import Model
-from verifier.estimate.sampling import correct, estimate_accuracy, forward, wilson_interval
+from verifier.errors import VerifierError
+from verifier.estimate.sampling import (_forward64, correct, estimate_accuracy, exact_predictions, forward,
+                                        wilson_interval)
 
 PERFECT = Model.from_arrays([[1], [-1]], [[-1, 1], [1, -1]], [[1, -1], [-1, 1]], name="perfect")
 
@@ -92,3 +95,89 @@ def test_agrees_with_pytorch_forward_pass(which, request):
     assert agree > 0.9999
     assert np.array_equal(forward(m, x, "float64").argmax(-1) == m.task.target(x),
                           correct(m, x, "float64"))
+
+
+# -- float64 estimates the exact model: rigorous rounding bound, near-ties re-evaluated exactly ------
+
+def _random_model(rng, d, n, exact_weights: bool) -> Model:
+    if exact_weights:  # rationals that float64 rounds, so the bound's weight-rounding term is exercised
+        mats = [[[Fraction(int(rng.integers(-300, 300)), int(rng.integers(1, 300))) for _ in range(c)]
+                 for _ in range(r)] for r, c in ((d, 1), (d, d), (n, d))]
+        return Model.from_arrays(*mats)
+    return Model.from_arrays(*(rng.normal(size=s).astype(np.float32) for s in ((d, 1), (d, d), (n, d))))
+
+
+@pytest.mark.parametrize("exact_weights", [False, True])
+def test_float64_rounding_bound_contains_the_exact_logits(exact_weights):
+    rng = np.random.default_rng(21)
+    for d, n in ((2, 2), (3, 4), (5, 3)):
+        m = _random_model(rng, d, n, exact_weights)
+        x = rng.normal(size=(40, n)) * np.exp(rng.normal(size=(40, 1)) * 3)  # scales 1e-4 .. 1e4
+        logits, bound = _forward64(m, x, with_bound=True)
+        for row, b, xi in zip(logits, bound, x):
+            exact = m.logits_exact(list(xi))
+            assert max(abs(Fraction(float(v)) - e) for v, e in zip(row, exact)) <= Fraction(float(b))
+            assert b < 1e-6 * (1 + np.abs(xi).max())  # and a tight bound, not a vacuous one
+
+
+def test_exact_predictions_match_exact_logits():
+    rng = np.random.default_rng(22)
+    m = _random_model(rng, 3, 4, exact_weights=True)
+    x = rng.normal(size=(60, 4))
+    x[:10] = np.round(x[:10])  # integer inputs: exact ties among the logits become likely
+    want = [max(range(4), key=lambda i, lg=m.logits_exact(list(xi)): (lg[i], -i)) for xi in x]
+    assert exact_predictions(m, x).tolist() == want
+
+
+def _at_most_one_positive(rng, size, n=10):
+    """Inputs conditioned on at most one positive coordinate: the set where handcrafted:10's logits tie."""
+    x = -np.abs(rng.standard_normal((size, n)))
+    one = rng.random(size) < n / (n + 1)  # P(exactly one positive | at most one) = n / (n + 1)
+    pos = rng.integers(0, n, size)
+    x[one, pos[one]] *= -1
+    return x
+
+
+def test_exact_ties_are_resolved_by_the_first_index_rule():
+    m = load_model("handcrafted:10")
+    x = _at_most_one_positive(np.random.default_rng(23), 60)
+    want = [m.correct_exact(list(xi)) for xi in x]
+    assert correct(m, x).tolist() == want
+    # plain float64 argmax breaks about a third of these exact ties the other way (the bug this guards against)
+    assert (forward(m, x).argmax(-1) != exact_predictions(m, x)).sum() >= 5
+
+
+def test_handcrafted_10_estimate_on_its_tie_set_matches_the_exact_value():
+    """On inputs with at most one positive coordinate handcrafted:10's logits tie exactly; its exact
+    error mass there is (9/10 + 10 * 8/9) / 2^10 out of 11/2^10, so the accuracy is 1 - (9/10 + 80/9)/11.
+    Float64 tie-breaking alone is off by about 6 standard errors here."""
+    m = load_model("handcrafted:10")
+    x = _at_most_one_positive(np.random.default_rng(24), 20_000)
+    hits = correct(m, x)
+    p = float(1 - (Fraction(9, 10) + Fraction(80, 9)) / 11)
+    se = math.sqrt(p * (1 - p) / len(x))
+    assert abs(hits.mean() - p) <= 4 * se
+
+
+def test_sampling_arguments_are_checked():
+    with pytest.raises(VerifierError, match="seed"):
+        estimate_accuracy(PERFECT, 10, seed=-1)
+    with pytest.raises(VerifierError, match="number of samples must be at most"):
+        estimate_accuracy(PERFECT, 10**13)
+    long = Model.from_arrays([[1]], [[1]], [[i] for i in range(3000)])  # batches shrink with n: bounded memory
+    assert estimate_accuracy(long, 40, seed=1, batch=1 << 30).n == 40
+
+
+@pytest.mark.parametrize("spec", ["handcrafted:3", "trained:4:3"])
+def test_float32_mode_is_bit_identical_to_pytorch_for_small_d(spec):
+    """d <= 4: PyTorch's CPU kernels sum left to right without FMA, as the float32 mode does."""
+    torch = pytest.importorskip("torch", reason="torch not installed (optional extra); cross-check skipped")
+    m = load_model(spec)
+    w_hi, w_hh, w_oh = (torch.from_numpy(a.astype(np.float32)) for a in m.arrays)
+    rnn = torch.nn.RNN(1, m.d, bias=False, nonlinearity="relu", batch_first=True)
+    lin = torch.nn.Linear(m.d, m.n, bias=False)
+    rnn.weight_ih_l0.data, rnn.weight_hh_l0.data, lin.weight.data = w_hi[:, None], w_hh, w_oh
+    x = np.random.default_rng(25).standard_normal((50_000, m.n)).astype(np.float32)
+    with torch.no_grad():
+        ref = lin(rnn(torch.from_numpy(x)[..., None])[0][:, -1]).numpy()
+    assert np.array_equal(forward(m, x, "float32"), ref)

@@ -15,6 +15,14 @@ Fraction(0, 1)
 
 __version__ = "0.1.0"  # before the imports: submodules record it in their outputs
 
+import os
+
+# One BLAS thread unless the user says otherwise: the batched forward passes multiply small
+# matrices, where threads only add overhead (2-3x slower on two shared cores). Read when the BLAS
+# library loads, so it applies when verifier is imported before numpy (the CLI always is).
+for _var in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # not OMP: torch training keeps its threads
+    os.environ.setdefault(_var, "1")
+
 from importlib import import_module
 
 # ``certify`` is named like its module and imported eagerly: importing the submodule binds its
