@@ -54,15 +54,19 @@ def test_bench_vs_sampling_quick(tmp_path):
 @pytest.mark.slow
 def test_bench_certify_quick(tmp_path):
     text = run_quick("bench_certify.py", tmp_path)
-    for column in ("model", "pieces", "cones", "decomp s", "certify s", "pieces/s", "width", "measures"):
+    for column in ("model", "workers", "pieces", "cones", "wall s", "pieces/s", "cones/s", "walk s", "measure s",
+                   "peak MB", "accuracy", "measures"):
         assert column in text
     data = json.loads((tmp_path / "certify.json").read_text())
-    rows = {r["model"]: r for r in data["rows"]}
-    hand = rows["handcrafted:3"]
-    assert not hand["timed_out"] and hand["certified"] and hand["width"] < 1e-12
-    assert hand["pieces"] == 20 and 0.9999 < hand["accuracy_lo"] < 1
-    assert all(r["certified"] for r in data["rows"] if not r["timed_out"] and r["n"] <= 3)
-    assert any("d=4,n=3 full certify" in line for line in data["targets"])
+    rows = {(r["model"], r["workers"]): r for r in data["rows"]}
+    hand = rows["handcrafted:3", 1]
+    assert hand["complete"] and hand["certified"] and hand["pieces"] == 20
+    assert 0.9999 < float(hand["accuracy"]["lo"]) < 1
+    serial, parallel = rows["gaussian 4,3", 1], rows["gaussian 4,3", 2]
+    assert (serial["pieces"], serial["cones"], serial["accuracy"]) == (parallel["pieces"], parallel["cones"],
+                                                                       parallel["accuracy"])
+    assert all(r["certified"] and r["peak_mb"] > 0 for r in data["rows"])
+    assert any("2 workers" in line for line in data["summary"])
 
 
 @pytest.mark.slow
