@@ -182,7 +182,8 @@ class Task:
 class TaskResult:
     number: int
     tally: Tally
-    nodes: list                       # preorder: ("S", form, step, neuron) | ("L",) | ("U",) | ("T", task)
+    nodes: list                       # preorder: ("S", form, step, neuron) | ("L",) | ("U",) | ("T", task);
+                                      # only the "T" entries unless the task keeps or certifies
     opened: list[Unresolved]          # cones handed back open (max_depth), in preorder
     unresolved: list[Unresolved]      # cones a budget left open, in preorder
     piece_lines: list[str] | None     # certificate lines (when not spilled)
@@ -213,6 +214,7 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
     lines = None if task.spill else []
     sink = open(Path(task.spill) / f"{task.number}.pieces", "w") if task.spill and task.certificate else None
     seconds = {"walk": 0.0, "outcomes": 0.0, "measure": 0.0}
+    record = task.certificate or task.keep   # the tree's shape is only needed to write or keep it
     reason: list[str] = []
     guard = MemoryGuard()
 
@@ -236,10 +238,12 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
             seconds["walk"] += now - mark
             mark = now
             if isinstance(event, SplitEvent):
-                nodes.append(("S", event.form, event.step, event.neuron))
+                if record:
+                    nodes.append(("S", event.form, event.step, event.neuron))
             elif isinstance(event, Unresolved):
                 if reason or task.max_depth is None:
-                    nodes.append(("U",))
+                    if record:
+                        nodes.append(("U",))
                     unresolved.append(event)
                 else:
                     nodes.append(("T", len(opened)))
@@ -248,10 +252,12 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
                 scored = _score(event, tally.pieces, cells, n, task.scoring, stop, seconds)
                 mark = time.perf_counter()
                 if scored is None:   # the budget ran out inside the piece: it stays open
-                    nodes.append(("U",))
+                    if record:
+                        nodes.append(("U",))
                     unresolved.append(Unresolved(event.constraints, n, 0, event.pattern))
                     continue
-                nodes.append(("L",))
+                if record:
+                    nodes.append(("L",))
                 tally.add_piece(scored)
                 if task.certificate:
                     line = piece_line(event, scored)
@@ -427,7 +433,7 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
         used = executor.workers
         tasks = {k + 1: Task(k + 1, model_json, u, None, deadline, None, keep, certificate,
                              spill if executor.shared_disk else None, scoring) for k, u in enumerate(opened)}
-        abandon = False
+        abandon = True    # unless every task comes back
         try:
             for task in tasks.values():
                 executor.submit(task)
@@ -438,7 +444,7 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
                 if wait is not None and wait <= 0:
                     raise TimeoutError
                 try:
-                    result = executor.results.get(timeout=None if wait is None else min(wait, 1.0))
+                    result = executor.results.get(timeout=1.0 if wait is None else min(wait, 1.0))
                 except queue.Empty:
                     continue
                 if isinstance(result, BaseException):
@@ -453,8 +459,8 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
                     seconds[k] = seconds.get(k, 0.0) + v
                 if bar is not None:
                     bar.update(result.tally.pieces)
+            abandon = False
         except (TimeoutError, KeyboardInterrupt) as e:
-            abandon = True
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "stopped at the time budget"
             if reason not in reasons:
                 reasons.append(reason)
