@@ -43,7 +43,7 @@ M1610_FILE = "one_layer_16_hidden_94_acc_2nd_argmax.pth"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 # (d, n, worker counts, time budget in seconds or None)
 RANDOM = [(4, 4, (1, 2), None), (6, 4, (1, 2), None), (8, 4, (1, 2), None), (4, 5, (2,), None),
-          (8, 5, (2,), 900), (6, 6, (2,), 900)]
+          (8, 5, (2,), 900), (6, 6, (2,), 900)]   # the two biggest with a 15-minute budget
 QUICK_RANDOM = [(3, 3, (1, 2), None), (4, 3, (1, 2), None)]
 BUDGET_ROWS = [("M16,10 (real)", M1610_FILE, 30), ("handcrafted:10", "handcrafted:10", 30)]
 COLUMNS = ("model", "d", "n", "workers", "pieces", "cones", "wall s", "pieces/s", "cones/s", "walk s", "outcomes s",
@@ -146,7 +146,18 @@ def render(table: list[list[str]]) -> str:
 
 
 def rows(quick: bool, tmp: Path):
-    """(label, spec, d, n, workers, budget) for every row."""
+    """(label, spec, d, n, workers, budget) for every row: the budget rows and the biggest models
+    first (so a long run that is cut short has what matters), then the named and smaller ones."""
+    if not quick:
+        for label, spec, budget in BUDGET_ROWS:
+            path = algzoo(spec) if spec.endswith(".pth") else spec
+            if spec.endswith(".pth") and not Path(path).is_file():
+                continue
+            yield label, str(path), (16 if "16" in label else 22), 10, 2, budget
+    for d, n, counts, budget in sorted(QUICK_RANDOM if quick else RANDOM, key=lambda r: -(r[0] * r[1] ** 2)):
+        path = save_json(gaussian_model(d, n), tmp / f"gaussian_{d}_{n}.json")
+        for w in counts:
+            yield f"gaussian {d},{n}", str(path), d, n, w, budget
     if algzoo(M22_FILE).is_file():
         yield "M2,2 (real)", str(algzoo(M22_FILE)), 2, 2, 2, None
     yield "handcrafted:3", "handcrafted:3", 4, 3, 2, None
@@ -154,16 +165,6 @@ def rows(quick: bool, tmp: Path):
         for spec in trained_specs():
             d, n = map(int, spec.split(":")[1:])
             yield spec, spec, d, n, 2, None
-    for d, n, counts, budget in QUICK_RANDOM if quick else RANDOM:
-        path = save_json(gaussian_model(d, n), tmp / f"gaussian_{d}_{n}.json")
-        for w in counts:
-            yield f"gaussian {d},{n}", str(path), d, n, w, budget
-    if not quick:
-        for label, spec, budget in BUDGET_ROWS:
-            path = algzoo(spec) if spec.endswith(".pth") else spec
-            if spec.endswith(".pth") and not Path(path).is_file():
-                continue
-            yield label, str(path), (16 if "16" in label else 22), 10, 2, budget
 
 
 def summary(records: list[dict]) -> list[str]:
