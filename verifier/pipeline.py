@@ -218,14 +218,15 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
     reason: list[str] = []
     guard = MemoryGuard()
 
-    def stop() -> str | None:
+    def stop(reserve: float = 0.0) -> str | None:
+        """Why to stop now, if at all; ``reserve``: seconds the walk needs to close its open cones."""
         if not reason:
             memory = guard.exceeded()
             if memory:
                 reason.append(memory)
             elif interrupt():
                 reason.append("interrupted")
-            elif task.deadline is not None and time.time() >= task.deadline:
+            elif task.deadline is not None and time.time() + reserve >= task.deadline:
                 reason.append("stopped at the time budget")
             elif task.max_pieces is not None and tally.pieces >= task.max_pieces:
                 reason.append(f"stopped at the piece budget (max_pieces={task.max_pieces})")

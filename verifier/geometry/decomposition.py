@@ -226,13 +226,15 @@ def _signs(forms: flint.fmpz_mat, first: int, rays: IntRows, lines: IntRows, n: 
     return out
 
 
-def walk(model: Model, start: Unresolved | None = None, *, stop: Callable[[], str | None] = lambda: None,
+def walk(model: Model, start: Unresolved | None = None, *, stop: Callable[[float], str | None] = lambda r: None,
          max_depth: int | None = None) -> Iterator[Event]:
     """The split tree below ``start`` (default: all of R^n), in preorder (see the module docstring).
 
-    ``stop()`` is asked before every split and every leaf; once it returns a reason, every cone
-    still open is yielded as :class:`Unresolved` (after deciding its implied neurons, so it names
-    a neuron that crosses it). A KeyboardInterrupt inside the walk stops it the same way.
+    ``stop(reserve)`` is asked before every split and every leaf, ``reserve`` being the seconds the
+    walk expects to need to close the cones still open (their count times a decaying maximum of
+    the time per cone); once it returns a reason, every cone still open is yielded as
+    :class:`Unresolved` (after deciding its implied neurons, so it names a neuron that crosses
+    it). A KeyboardInterrupt inside the walk stops it the same way.
     ``max_depth``: cones below this many splits are yielded as :class:`Unresolved` too (the
     subtrees a parallel run hands out).
     """
@@ -246,12 +248,15 @@ def walk(model: Model, start: Unresolved | None = None, *, stop: Callable[[], st
     pre, forms = maps.resume_maps(bits, step) if step < n else (None, None)
     stack = [_Frame(cone(start.constraints, n), None, step, neuron, bits, current, pre, forms, 0)]
     stopped = False
+    per_cone = 0.0
     while stack:
         f = stack.pop()
         try:
+            began = time.perf_counter()
             f.materialize()
             leaf_hidden = _advance(f, maps)
-            if not stopped and stop():
+            per_cone = max(0.9 * per_cone, time.perf_counter() - began)
+            if not stopped and stop(per_cone * (len(stack) + 1)):
                 stopped = True
         except KeyboardInterrupt:
             stopped = True
@@ -351,14 +356,14 @@ def decompose(model, *, max_pieces: int | None = None, max_seconds: float | None
     reason: list[str] = []
     guard = MemoryGuard()
 
-    def stop() -> str | None:
+    def stop(reserve: float = 0.0) -> str | None:
         if not reason:
             memory = guard.exceeded()
             if memory:
                 reason.append(memory)
             elif max_pieces is not None and len(pieces) >= max_pieces:
                 reason.append(f"stopped at the piece budget (max_pieces={max_pieces})")
-            elif deadline is not None and time.perf_counter() >= deadline:
+            elif deadline is not None and time.perf_counter() + reserve >= deadline:
                 reason.append(f"stopped at the time budget after {len(pieces)} pieces")
         if bar is not None and len(pieces) > bar.n:
             bar.update(len(pieces) - bar.n)
