@@ -121,3 +121,55 @@ def test_accuracy_functions_refuse_median_models():
         estimate_accuracy(_scalar_model(0), 100)
     with pytest.raises(VerifierError, match="scored by accuracy"):
         estimate_mse("handcrafted:2", 100)
+
+
+def test_certificate_round_trip_and_tampering(tmp_path):
+    from verifier.proof.certificate import write_certificate
+    from verifier.proof.checker import check_certificate
+
+    cert = certify(_scalar_model(0))
+    path = write_certificate(cert, tmp_path / "median.json")
+    report = check_certificate(path)
+    assert report.valid and report.summary["task"] == "median"
+    assert Fraction(report.summary["mse"]["lo"]) == cert.mse.lo and Fraction(report.summary["rmse"]["hi"]) == cert.rmse.hi
+    doc = json.loads(path.read_text())
+
+    def tampered(edit) -> set:
+        copy = json.loads(json.dumps(doc))
+        edit(copy)
+        result = check_certificate(copy)
+        assert not result.valid
+        return result.kinds
+
+    def bump(item, key):
+        lo = Fraction(item[key]["lo"])
+        item[key]["lo"] = str(lo * Fraction(1001, 1000) if lo else Fraction(1, 10**6))
+    assert "measure" in tampered(lambda d: bump(d["pieces"][0]["outcomes"][0], "squared_error"))
+    assert "outcomes" in tampered(lambda d: d["pieces"][0]["outcomes"][0].__setitem__("form", ["0"] * 3))
+    assert "outcomes" in tampered(lambda d: d["pieces"][0]["outcomes"].pop())
+    assert "logit map" in tampered(lambda d: d["pieces"][1]["logit_map"][0].__setitem__(0, "1/3"))
+    assert "totals" in tampered(lambda d: d["totals"]["mse"].__setitem__("lo", "0"))
+    assert "semantics" in tampered(lambda d: d["semantics"].__setitem__("score", "accuracy"))
+    partial = write_certificate(certify(_scalar_model(0), max_pieces=3), tmp_path / "partial.json")
+    summary = check_certificate(partial).summary
+    assert summary["complete"] is False and Fraction(summary["mse"]["hi"]) >= cert.mse.hi
+
+
+def test_report_states_the_certified_mse(tmp_path):
+    from verifier.present.report import render_report
+
+    model = _scalar_model(1)
+    files = render_report(model, tmp_path / "report", samples=20_000, seed=1)
+    text = files.markdown.read_text()
+    mse = certify(model).mse
+    assert f"**MSE [{mse.lo_str(20)}, {mse.hi_str(20)}]**" in text and "RMSE" in text and "(certified)" in text
+    assert "Comparison with sampling" in text and files.html.is_file()
+
+
+def test_other_commands_on_a_median_model(tmp_path, capsys):
+    path = save_json(_scalar_model(2), tmp_path / "m.json")
+    for args in (["decompose", str(path)], ["graph", str(path)], ["info", str(path)]):
+        assert cli.main(args) == 0
+    assert "one output, nothing to permute" in capsys.readouterr().out
+    assert cli.main(["surprise", str(path)]) == 2
+    assert "scored by its squared error" in capsys.readouterr().err

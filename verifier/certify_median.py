@@ -17,21 +17,18 @@ undecided share is therefore at most ``2 (K^2 + 1) n u``.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
-import flint
-
 from .geometry.decomposition import Decomposition, decompose
 from .geometry.median_cones import SquaredErrorCone, piece_squared_error_cones
 from .measure import Measure, sum_measures
-from .measure.moments import Expectation, cone_faces, quadratic_moment, sum_expectations, _enclosure
-from .measure.solid_angle import _arb_precision
+from .measure.moments import Expectation, cone_faces, quadratic_moment, square_root, sum_expectations, widened
 from .models.model import Model
 from .models.tasks import MedianCell, median_cells
+from .proof.checker import output_gain_squared
 
 
 @dataclass(frozen=True)
@@ -79,11 +76,7 @@ class MSECertification:
     @property
     def mse(self) -> Expectation:
         """The mean squared error E[(y(x) - median(x))^2]: an interval (widened by the tail bound)."""
-        total = sum_expectations(self.contributions)
-        if self.complete:
-            return total
-        return Expectation(total.lo, total.hi + self.tail_bound, total.certified and self.certified,
-                           total.estimate, total.stderr)
+        return widened(sum_expectations(self.contributions), self.tail_bound, self.certified)
 
     @property
     def rmse(self) -> Expectation:
@@ -95,24 +88,6 @@ class MSECertification:
         for c, e in zip(self.cones, self.contributions):
             out.setdefault(c.cell, []).append(e)
         return {cell: sum_expectations(es) for cell, es in sorted(out.items(), key=lambda kv: (kv[0].middle, kv[0].above))}
-
-
-def output_gain_squared(model: Model) -> Fraction:
-    """``K^2`` with ``|y(x)| <= K |x|`` for every x (Frobenius norms; see the module docstring)."""
-    def frobenius(matrix):
-        return sum((v * v for row in matrix for v in row), Fraction(0))
-    recurrent = frobenius(model.w_hh)
-    return frobenius(model.w_oh) * frobenius(model.w_hi) * sum((recurrent ** s for s in range(model.n)), Fraction(0))
-
-
-def square_root(e: Expectation, prec_bits: int = 128) -> Expectation:
-    """``sqrt`` of a nonnegative interval, rounded outward (the RMSE from the MSE)."""
-    with _arb_precision(prec_bits):
-        lo = _enclosure(flint.arb(flint.fmpq(e.lo.numerator, e.lo.denominator)).sqrt())[0]
-        hi = _enclosure(flint.arb(flint.fmpq(e.hi.numerator, e.hi.denominator)).sqrt())[1]
-    estimate = math.sqrt(max(e.estimate, 0.0))
-    stderr = None if e.stderr is None else (e.stderr / (2 * estimate) if estimate > 0 else math.sqrt(e.stderr))
-    return Expectation(max(lo, Fraction(0)), hi, e.certified, estimate, stderr)
 
 
 def score_piece(index: int, piece, cells: tuple[MedianCell, ...], n: int):

@@ -489,7 +489,7 @@ def _graph(args) -> Outcome:
              f" graph {'connected' if connected else 'NOT connected'}",
              f"merged by logit difference: {merged.before} pieces -> {merged.after} regions"
              f" ({convex} convex, {merged.after - convex} not convex)"]
-    if dec.complete:
+    if dec.complete and not m.task.outputs_value:
         syms = find_symmetries(dec)
         orbit_list = orbits(dec, syms)
         data["symmetries"] = [{
@@ -512,7 +512,8 @@ def _graph(args) -> Outcome:
                      + ", ".join(f"{count} of size {size}" for size, count in sorted(sizes.items())) + ")")
     else:
         data["symmetries"] = data["orbits"] = None
-        lines.append("symmetries and orbits skipped: they need a complete decomposition")
+        lines.append("symmetries and orbits skipped: " + ("a median model has one output, nothing to permute"
+                                                          if m.task.outputs_value else "they need a complete decomposition"))
     if m.d <= MAX_APPROXIMATE_NEURONS:
         near = nearest_conjugation(m, -1)
         data["approximate_sign_flip"] = None if near is None else {

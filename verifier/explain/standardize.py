@@ -91,5 +91,6 @@ def standardize(model) -> Standardized:
     w_hi = tuple((scales[i] * model.w_hi[i][0],) for i in range(d))
     w_hh = tuple(tuple(scales[i] * model.w_hh[i][j] / scales[j] for j in range(d)) for i in range(d))
     w_oh = tuple(tuple(row[j] / scales[j] for j in range(d)) for row in model.w_oh)
-    std = Model(w_hi, w_hh, w_oh, task=model.task, name=f"{model.name} (standardized)", precision="exact")
+    std = Model(w_hi, w_hh, w_oh, task=model.task, name=f"{model.name} (standardized)", precision="exact",
+                seq_len=model.seq_len)
     return Standardized(model, std, scales)

@@ -442,6 +442,9 @@ def check_explanation(explanation: str, model: Model) -> None:
     """Refuse, before any work, an unknown explanation or the post's for n != 2 (one-line VerifierError)."""
     if explanation not in EXPLANATIONS:
         raise VerifierError(f"unknown explanation {explanation!r}; known: {', '.join(EXPLANATIONS)}")
+    if model.task.outputs_value:
+        raise VerifierError(f"{model.name}: surprise accounting prices an error rate; a {model.task.name} model"
+                            " is scored by its squared error")
     if explanation == "post":
         _require_n2(model)
 

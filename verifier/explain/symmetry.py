@@ -328,6 +328,9 @@ def find_symmetries(decomposition, *, points: int = 32) -> tuple[Symmetry, ...]:
     decomposition = as_decomposition(decomposition)
     _require_complete(decomposition)
     model, n = decomposition.model, decomposition.model.n
+    if model.task.outputs_value:
+        raise VerifierError(f"{model.name}: symmetries are searched for position tasks (they permute the"
+                            f" logits); a {model.task.name} model has one output")
     found = []
     for name, sign, reverse in INPUT_MAPS:
         a = input_map(n, sign, reverse)

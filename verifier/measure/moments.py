@@ -104,6 +104,25 @@ def sum_expectations(parts: Iterable[Expectation]) -> Expectation:
                        hi + Fraction(guess + _Z_INTERVAL * stderr), False, point + guess, stderr)
 
 
+def widened(e: Expectation, extra: Fraction, certified: bool = True) -> Expectation:
+    """``e`` with ``extra`` (a proved bound on an unknown nonnegative share) added to its upper end;
+    ``certified=False`` marks the result an estimate (when the bound's inputs are)."""
+    if extra == 0 and (certified or not e.certified):
+        return e
+    return Expectation(e.lo, e.hi + extra, e.certified and certified, e.estimate, e.stderr)
+
+
+def square_root(e: Expectation, prec_bits: int = 128) -> Expectation:
+    """``sqrt`` of a nonnegative interval, rounded outward (an RMSE from an MSE); an estimate's
+    standard error follows by the delta method."""
+    with _arb_precision(prec_bits):
+        lo = _enclosure(flint.arb(_fmpq(e.lo)).sqrt())[0]
+        hi = _enclosure(flint.arb(_fmpq(e.hi)).sqrt())[1]
+    estimate = math.sqrt(max(e.estimate, 0.0))
+    stderr = None if e.stderr is None else (e.stderr / (2 * estimate) if estimate > 0 else math.sqrt(e.stderr))
+    return Expectation(max(lo, Fraction(0)), max(hi, Fraction(0)), e.certified, estimate, stderr)
+
+
 @dataclass(frozen=True)
 class Ridge:
     """The face ``F_i & F_j`` of a cone, of dimension n - 2, and its measure inside its span."""

@@ -52,7 +52,7 @@ def noisy_copy(model, sigma: float, seed: int, index: int, *, prefix: str | None
     rng = np.random.default_rng((seed, index))
     noisy = [(w + sigma * rng.standard_normal(w.shape)).astype(np.float32) for w in model.arrays]
     return Model.from_arrays(*noisy, task=model.task, name=f"{prefix or model.name}_noisy_{index:03d}",
-                             precision="float32")
+                             precision="float32", seq_len=model.seq_len)
 
 
 def perturb(model, sigma: float, count: int, seed: int, *, prefix: str | None = None) -> list[Model]:

@@ -30,10 +30,12 @@ from typing import Iterable, Iterator
 
 from .. import __version__
 from ..coerce import as_certification
-from .checker import FORMAT, SEMANTICS, VERSION, Sums, cell_json, measure_json, order_cells, pattern_text, totals_json
+from .checker import (FORMAT, MEDIAN_SEMANTICS, SEMANTICS, VERSION, Sums, cell_json, expectation_json, measure_json,
+                      median_cell_json, median_totals_json, order_cells, pattern_text, totals_json)
 from ..errors import VerifierError
 from ..geometry.decomposition import Leaf, Unresolved
 from ..measure import cone_measure
+from ..exact import rational_str
 from ..models.weightfile import model_to_json
 
 LIST_KEYS = ("tree", "pieces", "unresolved")
@@ -193,7 +195,7 @@ def write_certificate(cert, path: str | Path) -> Path:
     from ..pipeline import piece_line
     cert = as_certification(cert)
     if cert.model.task.outputs_value:
-        raise VerifierError("no certificate: certificates of median (MSE) certifications are not written yet")
+        return write_median_certificate(cert, path)
     if cert.decomposition is None:
         raise VerifierError("no certificate: this certification kept no pieces (certify(..., keep=True), "
                             "or pass certificate=PATH to certify)")
@@ -205,6 +207,43 @@ def write_certificate(cert, path: str | Path) -> Path:
     meta = {"certify_seconds": round(cert.seconds, 3), "workers": cert.workers, "stop_reason": cert.stop_reason}
     return _write(Path(path), cert.model, _nodes(dec.tree), lines, list(dec.unresolved),
                   _sums(cert.tally.correct), _sums(cert.tally.errors), cert.tally.pieces, meta)
+
+
+def write_median_certificate(cert, path: str | Path) -> Path:
+    """The certificate of a median model's MSE certification (small models: built in memory)."""
+    from ..models.tasks import median_cells
+    if cert.unsplit:
+        raise VerifierError(f"no certificate: {cert.stop_reason}; every piece needs its cones"
+                            " (raise --max-seconds, or set a piece budget with --max-pieces instead)")
+    model, dec, n = cert.model, cert.decomposition, cert.model.n
+    by_piece: dict[int, list[dict]] = {}
+    for c, e, m in zip(cert.cones, cert.contributions, cert.masses):
+        by_piece.setdefault(c.piece, []).append({
+            "cell": median_cell_json(c.cell), "constraints": [list(r) for r in c.constraints],
+            "form": [rational_str(v) for v in c.form], "squared_error": expectation_json(e), "measure": measure_json(m)})
+    pieces = [{"pattern": pattern_text(p.pattern), "constraints": [list(r) for r in p.constraints],
+               "logit_map": [[rational_str(v) for v in row] for row in p.logit_map],
+               "outcomes": by_piece.get(k, [])} for k, p in enumerate(dec.pieces)]
+    doc = {
+        "format": FORMAT, "version": VERSION,
+        "semantics": {**MEDIAN_SEMANTICS, "task": model.task.name,
+                      "cells": [median_cell_json(c) for c in median_cells(n)]},
+        "model": {k: v for k, v in model_to_json(model).items() if k not in ("name", "meta")},
+        "tree": [json.loads(line) for line in _tree_lines(_nodes(dec.tree))],
+        "pieces": pieces,
+        "unresolved": [json.loads(_unresolved_line(u, cone_measure(u.constraints, n))) for u in dec.unresolved],
+        "totals": median_totals_json(cert.contributions, Sums.of(cert.masses), len(dec.unresolved), len(pieces), model),
+        "meta": {"model_name": model.name, "generator": f"verifier {__version__}",
+                 "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                 "certify_seconds": round(cert.seconds, 3), "stop_reason": cert.stop_reason,
+                 "python": platform.python_version()},
+    }
+    path = Path(path)
+    try:
+        path.write_text(dumps_certificate(doc))
+    except OSError as e:
+        raise VerifierError(f"{path}: cannot write the certificate ({e.strerror or e})") from None
+    return path
 
 
 def certificate_document(cert) -> dict:

@@ -20,6 +20,13 @@ It shares no code with the decomposition, outcome or certify modules. What it pr
    (the first maximal logit wins), in the canonical order below; every measure interval and the
    totals (exact rational sums) are recomputed.
 
+A median model (one output, AlgZoo's ScalarRNN) has a certificate of the same shape whose
+claim is its mean squared error: step 2 checks the median cells (which inputs are the middle
+ones), and step 5 cuts each leaf cone by every cell in order, re-derives the error form ``c =
+(output map) - (the cell's median form)``, and recomputes each cone's measure and
+``E[(c . x)^2 1_cone]`` (:mod:`verifier.measure.moments`); the totals (MSE, RMSE, and the bound on
+cones a budget left undecided) are recomputed from those.
+
 Canonical outcome cones of a leaf cone ``P``, cell ``C`` with target ``s``, logit rows ``L``: if
 some ``j < s`` has ``L_j = L_s`` as rows, all of ``P & C`` is an error (ties go to ``j``, the first
 such). Otherwise, for ``j != s`` ascending with ``D = L_s - L_j`` not zero: the part of the current
@@ -49,8 +56,9 @@ from ..geometry.cones import cone, generators, is_full_dimensional, minimized_ro
 from ..errors import VerifierError
 from ..exact import Matrix, decimal_bound, exact_rational, integer_row, rational_str
 from ..measure import Measure, cone_measure
+from ..measure.moments import Expectation, cone_faces, quadratic_moment, square_root, sum_expectations, widened
 from ..models.model import Model
-from ..models.tasks import get_task
+from ..models.tasks import MedianCell, get_task, median_cells
 from ..models.weightfile import model_from_json, model_to_json, read_limited
 
 FORMAT = "verifier-certificate"
@@ -64,6 +72,14 @@ SEMANTICS = {
     "correct_iff": "the predicted position is the target position",
     "arithmetic": "exact rationals (the exact values of the stored weights)",
 }
+# A median model (one output) is scored by its squared error instead of a tie rule and a target.
+MEDIAN_SEMANTICS = {
+    "network": "h_0 = 0; h_{t+1} = ReLU(W_hh h_t + W_hi x_t) for t = 0..n-1; y = W_oh h_n (one output)",
+    "input_law": "standard Gaussian on R^n",
+    "score": "mean squared error E[(y(x) - median(x))^2]; for even n the median is the mean of the middle two",
+    "arithmetic": "exact rationals (the exact values of the stored weights)",
+}
+MEDIAN_OUTCOME_KEYS = ("cell", "constraints", "form", "squared_error", "measure")
 TOP_KEYS = ("format", "version", "semantics", "model", "tree", "pieces", "unresolved", "totals", "meta")
 MODEL_KEYS = ("format", "version", "task", "precision", "W_hi", "W_hh", "W_oh", "sha256_exact")
 PIECE_KEYS = ("pattern", "constraints", "logit_map", "outcomes")
@@ -100,6 +116,45 @@ def measure_json(m: Measure) -> dict:
 
 def cell_json(target: int, above: Sequence[int]) -> list:
     return [target, list(above)]
+
+
+def median_cell_json(cell: MedianCell) -> list:
+    """A median cell as ``[middle, above]`` (the middle inputs, and the inputs above them)."""
+    return [list(cell.middle), list(cell.above)]
+
+
+def expectation_json(e: Expectation) -> dict:
+    """An expectation's interval; estimates (not proofs) also carry their estimate and stderr."""
+    out = {**interval_json(e.lo, e.hi), "certified": e.certified}
+    if not e.certified:
+        out["estimate"] = e.estimate
+        out["stderr"] = e.stderr
+    return out
+
+
+def output_gain_squared(model: Model) -> Fraction:
+    """``K^2`` with ``|y(x)| <= K |x|``: ``|W_oh|^2 |W_hi|^2 sum_{s<n} |W_hh|^(2s)`` (Frobenius norms)."""
+    def frobenius(matrix):
+        return sum((v * v for row in matrix for v in row), Fraction(0))
+    recurrent = frobenius(model.w_hh)
+    return frobenius(model.w_oh) * frobenius(model.w_hi) * sum((recurrent ** s for s in range(model.n)), Fraction(0))
+
+
+def median_totals_json(contributions: Sequence[Expectation], masses: Sums, unresolved: int, pieces: int,
+                       model: Model) -> dict:
+    """The MSE and RMSE implied by the cones' squared-error integrals. Cones a budget left
+    undecided have mass at most ``1 - (the decided cones' mass)``, and on them the squared error is
+    at most ``2 (K^2 + 1) |x|^2`` (with ``E[|x|^2 1_U] = n gamma(U)`` on a cone): that bound widens
+    the MSE's upper end."""
+    undecided = max(Fraction(1) - masses.lo, Fraction(0)) if unresolved else Fraction(0)
+    tail = 2 * (output_gain_squared(model) + 1) * model.n * undecided
+    mse = widened(sum_expectations(contributions), tail, masses.certified)
+    return {
+        "mse": expectation_json(mse), "rmse": expectation_json(square_root(mse)),
+        "decided_mass": interval_json(masses.lo, masses.hi), "undecided_mass_bound": rational_str(undecided),
+        "tail_bound": rational_str(tail), "certified": mse.certified, "complete": not unresolved,
+        "pieces": pieces, "cones": len(contributions), "unresolved_cones": unresolved,
+    }
 
 
 @dataclass(frozen=True)
@@ -270,6 +325,15 @@ class CheckReport:
 
     def text(self, limit: int = 20) -> str:
         s = self.summary
+        if self.valid and "mse" in s:
+            status = "certified" if s["certified"] else "NOT certified: some measures are estimates"
+            mse, rmse = s["mse"], s["rmse"]
+            return "\n".join([
+                f"VALID certificate for {s['task']} model d={s['d']}, n={s['n']} (sha256 {s['sha256']})",
+                f"proved: MSE in [{mse['decimal'][0]}, {mse['decimal'][1]}], RMSE in "
+                f"[{rmse['decimal'][0]}, {rmse['decimal'][1]}] ({status})",
+                f"{s['pieces']} pieces, {s['cones']} squared-error cones, {s['unresolved_cones']} unresolved cones;"
+                f" checked in {self.seconds:.2f} s"])
         if self.valid:
             status = "certified" if s["certified"] else "NOT certified: some measures are estimates"
             acc, err = s["accuracy"], s["error_rate"]
@@ -362,10 +426,10 @@ def _rational(value, where: str) -> Fraction:
     return q
 
 
-def _matrix(value, n: int, where: str) -> Matrix:
-    """An n x n matrix of canonical rational strings."""
+def _matrix(value, n: int, where: str, rows: int | None = None) -> Matrix:
+    """A ``rows`` x n (default n x n) matrix of canonical rational strings."""
     return tuple(tuple(_rational(x, f"{where}[{i}][{j}]") for j, x in enumerate(_list(row, f"{where}[{i}]", n)))
-                 for i, row in enumerate(_list(value, where, n)))
+                 for i, row in enumerate(_list(value, where, n if rows is None else rows)))
 
 
 def _pattern(value, d: int, where: str, bits: int | None = None) -> list[tuple[bool, ...]]:
@@ -419,6 +483,8 @@ class _Checker:
         self.correct: list[Measure] = []
         self.errors: list[Measure] = []
         self.unresolved: list[Measure] = []
+        self.contributions: list[Expectation] = []   # median models: E[(y - median)^2 1_cone] per cone
+        self.masses: list[Measure] = []
 
     def fail(self, kind: str, where: str, message: str) -> None:
         self.failures.append(Failure(kind, where, message))
@@ -463,7 +529,8 @@ class _Checker:
 
     # -- model and semantics --
     def check_model(self, section) -> Model:
-        section = _object(section, MODEL_KEYS, "model")
+        keys = MODEL_KEYS + (("seq_len",) if isinstance(section, dict) and "seq_len" in section else ())
+        section = _object(section, keys, "model")
         for key in ("task", "precision"):
             if not isinstance(section[key], str):
                 raise _Malformed(f"model.{key}", "expected a string")
@@ -472,7 +539,7 @@ class _Checker:
         except VerifierError as e:
             raise _Malformed("model", f"weights do not parse: {e}") from None
         canonical = model_to_json(model)
-        for key in MODEL_KEYS:
+        for key in keys:
             if key != "sha256_exact" and not _same(section[key], canonical[key]):
                 raise _Malformed(f"model.{key}", "not the canonical lossless text of the weights "
                                                  f"(expected {json.dumps(canonical[key])[:80]})")
@@ -481,7 +548,9 @@ class _Checker:
                                                    f"not {section['sha256_exact']!r}")
         return model
 
-    def check_semantics(self, section) -> int:
+    def check_semantics(self, section) -> int | None:
+        if self.model.task.outputs_value:
+            return self.check_median_semantics(section)
         section = _object(section, (*SEMANTICS, "task", "target_above", "cells"), "semantics")
         for key, text in SEMANTICS.items():
             if section[key] != text:
@@ -496,6 +565,18 @@ class _Checker:
         if not _same(section["cells"], expected):
             raise _Malformed("semantics.cells", f"expected all {len(expected)} order cells {expected}")
         return above
+
+    def check_median_semantics(self, section) -> None:
+        section = _object(section, (*MEDIAN_SEMANTICS, "task", "cells"), "semantics")
+        for key, text in MEDIAN_SEMANTICS.items():
+            if section[key] != text:
+                raise _Malformed(f"semantics.{key}", f"expected {text!r}")
+        if section["task"] != self.model.task.name:
+            raise _Malformed("semantics.task", f"the model's task is {self.model.task.name!r}")
+        expected = [median_cell_json(c) for c in median_cells(self.model.n)]
+        if not _same(section["cells"], expected):
+            raise _Malformed("semantics.cells", f"expected all {len(expected)} median cells {expected}")
+        return None
 
     # -- the split tree --
     def check_tree(self, nodes, pieces: int, unresolved: int) -> None:
@@ -618,7 +699,7 @@ class _Checker:
             return
         pattern = self.attempt(PATTERN, _pattern, piece["pattern"], d, f"{where}.pattern", n * d)
         rows = self.attempt(CONSTRAINTS, _rows, piece["constraints"], n, f"{where}.constraints")
-        logit_map = self.attempt(LOGITS, _matrix, piece["logit_map"], n, f"{where}.logit_map")
+        logit_map = self.attempt(LOGITS, _matrix, piece["logit_map"], n, f"{where}.logit_map", self.model.outputs)
         outcomes = self.attempt(OUTCOMES, _list, piece["outcomes"], f"{where}.outcomes")
         poly = self.path_cone(where, self.leaf_paths[k], rows)
         if poly is None or pattern is _MISSING:
@@ -627,7 +708,46 @@ class _Checker:
         if logit_map is not _MISSING and logit_map != logits:
             self.fail(LOGITS, f"{where}.logit_map", "is not W_oh H_n for the pattern: expected "
                       f"{[[rational_str(v) for v in row] for row in logits]}")
-        self.check_outcomes(where, [] if outcomes is _MISSING else outcomes, minimized_rows(poly), logits)
+        check = self.check_median_cones if self.model.task.outputs_value else self.check_outcomes
+        check(where, [] if outcomes is _MISSING else outcomes, minimized_rows(poly), logits)
+
+    def check_median_cones(self, where: str, stored: list, leaf_rows, logits: Matrix) -> None:
+        """A median model's cones: the leaf cut by each median cell, with the error form
+        ``output - median`` and the recomputed integral of its square; the totals use the checker's own."""
+        n = self.model.n
+        expected = []
+        for cell in median_cells(n):
+            poly = cone(tuple(leaf_rows) + cell.constraint_rows(n), n)
+            if is_full_dimensional(poly, n):
+                expected.append((cell, minimized_rows(poly), tuple(y - m for y, m in zip(logits[0], cell.form(n)))))
+        if len(stored) != len(expected):
+            self.fail(OUTCOMES, f"{where}.outcomes", f"lists {len(stored)} cones; the median cells give {len(expected)}")
+        for j, (cell, rows, form) in enumerate(expected):
+            at = f"{where}.outcomes[{j}]"
+            item = self.attempt(OUTCOMES, self.check_median_cone, at, stored[j], cell, rows, form) \
+                if j < len(stored) else _MISSING
+            faces = cone_faces(rows, n, facets=False)
+            contribution = quadratic_moment(rows, n, form, faces=faces)
+            if item is not _MISSING:
+                if not _same(item["measure"], _as_json(measure_json(faces.measure))):
+                    self.fail(MEASURE, f"{at}.measure", "is not the measure recomputed from its cone: expected "
+                                                        f"[{faces.measure.lo_str(25)}, {faces.measure.hi_str(25)}]")
+                if not _same(item["squared_error"], _as_json(expectation_json(contribution))):
+                    self.fail(MEASURE, f"{at}.squared_error", "is not E[(form . x)^2 1_cone] recomputed: expected "
+                                                              f"[{contribution.lo_str(25)}, {contribution.hi_str(25)}]")
+            self.contributions.append(contribution)
+            self.masses.append(faces.measure)
+
+    @staticmethod
+    def check_median_cone(at: str, item, cell: MedianCell, rows, form) -> dict:
+        item = _object(item, MEDIAN_OUTCOME_KEYS, at)
+        if not _same(item["cell"], median_cell_json(cell)):
+            raise _Malformed(f"{at}.cell", f"expected cell {median_cell_json(cell)}")
+        if _rows(item["constraints"], len(rows[0]), f"{at}.constraints") != rows:
+            raise _Malformed(f"{at}.constraints", f"expected the cone {[list(r) for r in rows]}")
+        if not _same(item["form"], [rational_str(v) for v in form]):
+            raise _Malformed(f"{at}.form", f"the output minus the median is {[rational_str(v) for v in form]}")
+        return item
 
     def check_outcomes(self, where: str, stored: list, leaf_rows, logits: Matrix) -> None:
         """Compare with the canonical cones; the totals use the checker's own cones and measures."""
@@ -680,6 +800,8 @@ class _Checker:
         self.unresolved.append(self.measure(f"{where}.measure", item["measure"], minimized_rows(poly)))
 
     def check_totals(self, stored, pieces: int) -> None:
+        if self.model.task.outputs_value:
+            return self.check_median_totals(stored, pieces)
         expected = _as_json(totals_json(Sums.of(self.correct), Sums.of(self.errors), Sums.of(self.unresolved),
                                          pieces))
         stored = _object(stored, tuple(expected), "totals")
@@ -693,8 +815,25 @@ class _Checker:
                 raise _Malformed("totals", f"the cones' measures sum to [{float(lo)}, {float(hi)}], which "
                                            "excludes 1: the cones do not tile R^n")
 
+    def check_median_totals(self, stored, pieces: int) -> None:
+        expected = _as_json(median_totals_json(self.contributions, Sums.of(self.masses), len(self.unresolved),
+                                               pieces, self.model))
+        stored = _object(stored, tuple(expected), "totals")
+        for key, value in expected.items():
+            if not _same(stored[key], value):
+                raise _Malformed(f"totals.{key}", f"expected {json.dumps(value)}")
+        masses = Sums.of(self.masses)
+        if expected["certified"] and expected["complete"] and not masses.lo <= 1 <= masses.hi:
+            raise _Malformed("totals", f"the cones' measures sum to [{float(masses.lo)}, {float(masses.hi)}], which "
+                                       "excludes 1: the cones do not tile R^n")
+
     def summary(self) -> dict:
         totals = self.doc["totals"]
+        if self.model.task.outputs_value:
+            return {"sha256": self.model.content_hash, "task": self.model.task.name, "d": self.model.d,
+                    "n": self.model.n, "pieces": totals["pieces"], "cones": len(self.contributions),
+                    "unresolved_cones": len(self.unresolved), "certified": totals["certified"],
+                    "complete": totals["complete"], "mse": totals["mse"], "rmse": totals["rmse"]}
         return {
             "sha256": self.model.content_hash, "task": self.model.task.name, "d": self.model.d, "n": self.model.n,
             "pieces": totals["pieces"], "correct_cones": len(self.correct), "error_cones": len(self.errors),
