@@ -109,7 +109,7 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
         counts = stratified.allocation(right, PILOT_PER_CELL, STRATIFIED_UNIT * len(right))
         pilot = PILOT_PER_CELL * len(right)
         tally = sample_until(stratified.batch(w, counts), max(seconds - (time.perf_counter() - start), 0.0), rng,
-                             first=4)
+                             first=1, min_batch=1)
         passes = pilot + tally.units * float(counts.sum())
     else:
         module = {"sampling": monte_carlo, "branching": branching, "conditional": conditional}[name]
