@@ -175,3 +175,25 @@ def test_cli_estimate_errors_exit_2():
     r = run_cli("estimate", "handcrafted:3", "--method", "moments", "--json")
     data = json.loads(r.stdout)
     assert data["stderr"] is None and data["deterministic"] is True
+
+
+@pytest.mark.parametrize("task, n", [("argmedian", 5), ("argmax", 3)])
+def test_other_tasks_agree_with_plain_sampling(task, n):
+    rng = np.random.default_rng(0)
+    d = 4
+    model = Model.from_arrays(rng.standard_normal((d, 1)).astype(np.float32),
+                              rng.standard_normal((d, d)).astype(np.float32),
+                              rng.standard_normal((n, d)).astype(np.float32), task=task)
+    x = np.random.default_rng(1).standard_normal((200_000, n))
+    ok = correct(model, x)
+    truth, truth_se = ok.mean(), ok.std() / np.sqrt(len(ok))
+    for name, draw in randomized_batches(model):
+        mean, se = pooled(draw, seeds=6, size=4000)
+        assert abs(mean - truth) < 4 * np.hypot(se, truth_se), (name, mean, truth)
+
+
+def test_one_input_falls_back_to_sampling():
+    model = Model.from_arrays([[1.0], [-1.0]], [[0.5, 0.0], [0.0, 0.5]], [[1.0, 1.0]], task="argmax")
+    for method in ("branching", "conditional", "stratified"):
+        e = estimate(model, seconds=0.05, method=method)
+        assert e.method == "sampling" and e.accuracy == 1.0

@@ -93,10 +93,11 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
     if dtype not in ("float32", "float64"):
         raise VerifierError(f"unknown dtype {dtype!r}; use float32 or float64")
     name = resolve_method(method, model.n)
-    if name in ("branching", "conditional") and model.n < 2:
-        name = "sampling"
+    if name in ("branching", "conditional", "stratified") and model.n < 2:
+        name = "sampling"  # one input: nothing to branch on, integrate or stratify
     if name == "moments" and (model.task.above(model.n) > 1 or model.n < 2):
-        raise VerifierError(f"the moments method handles argmax and 2nd_argmax tasks, not {model.task.name}")
+        raise VerifierError(f"the moments method handles argmax and 2nd_argmax tasks with n >= 2, not"
+                            f" {model.task.name} with n = {model.n}")
     w = Weights.of(model, np.float64 if name in ("conditional", "moments") else np.dtype(dtype))
     start = time.perf_counter()
     if name == "moments":
