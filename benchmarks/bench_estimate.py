@@ -91,8 +91,8 @@ def decompositions(model, quick: bool) -> dict:
             "cells: accuracy range": [float(cell_p.min()), float(cell_p.max())],
             "last input: E q(1-q) (variance removed per prefix)": float(np.mean(q * (1 - q))),
             "last input: removed share": float(np.mean(q * (1 - q))) / total,
-            "branching 2x2: variance of a tree": float(trees.var()),
-            "branching 2x2: variance x leaves/4 ... per-leaf equivalent": float(trees.var()) * 4}
+            "branching (2,2): variance of one tree of 4 leaves": float(trees.var()),
+            "branching (2,2): removed share vs one sample": 1 - float(trees.var()) / total}
 
 
 def circle_probe(model, circles: int, grid: int) -> dict:

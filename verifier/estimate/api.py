@@ -6,7 +6,7 @@ Methods (see each module):
 * ``branching``   prefix-sharing trees with stratified last inputs (:mod:`.branching`);
 * ``stratified``  order cells with Neyman allocation (:mod:`.stratified`);
 * ``conditional`` last input integrated exactly (:mod:`.conditional`);
-* ``moments``     deterministic Gaussian-mixture moment propagation (:mod:`.moments`);
+* ``moments``     deterministic Gaussian-mixture moment propagation (:mod:`.moment_propagation`);
 * ``auto``        the method measured best for the model's size (``benchmarks/bench_estimate.py``):
   ``conditional`` for n = 2 (it removes almost all the variance), ``branching`` for n >= 10
   (M16,10), plain ``sampling`` in between (neither beat it on trained:4:3 or trained:6:4).
@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import VerifierError
 from ..coerce import as_model
-from . import branching, conditional, monte_carlo, moments, stratified
+from . import branching, conditional, moment_propagation, monte_carlo, stratified
 from .kernel import Weights
 from .runner import Tally, sample_until
 
@@ -101,7 +101,7 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
     w = Weights.of(model, np.float64 if name in ("conditional", "moments") else np.dtype(dtype))
     start = time.perf_counter()
     if name == "moments":
-        acc = moments.moment_estimate(w, MOMENT_COMPONENTS)
+        acc = moment_propagation.moment_estimate(w, MOMENT_COMPONENTS)
         return Estimate(acc, None, name, True, time.perf_counter() - start, 0.0, MOMENT_COMPONENTS, None, "float64")
     rng = np.random.default_rng(seed)
     passes = 0.0

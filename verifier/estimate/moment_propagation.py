@@ -1,5 +1,7 @@
 """A deterministic estimate: Gaussian-mixture moment propagation, split on ReLU half-spaces.
 
+The idea of splitting a Gaussian mixture on ReLU half-spaces follows Gabriel Wu's GMHP
+(GabrielDWu/piecewise-constant-objectives); this is a small independent design, not a port.
 No random input is drawn. The joint state v = (x, h_t) starts as the exact Gaussian
 N(0, I_n) x {0} and is carried through the n steps as a mixture of Gaussians:
 
