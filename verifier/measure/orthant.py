@@ -24,10 +24,12 @@ the end of the path.
 Thin cones: the integral then runs over ``[0, 1 - delta]`` only. On the last stretch each
 term's ``r phi2(t r)`` integrates in closed form to ``(asin r - asin((1 - delta) r)) / (2 pi)``
 and its ``P_{k-2}`` is enclosed by evaluating it on the real interval ``[1 - delta, 1]``
-(arcsines clamped to their domain, ``[0, 1]`` if that fails). ``delta`` grows from ``2^-40``
-when an integral fails within its evaluation budget; the last resort (``delta = 1``) is the
-whole path bounded that way. Every answer is a rigorous enclosure, only wider for hard cones:
-never NaN, never an estimate.
+(arcsines clamped to their domain, ``[0, 1]`` if that fails). The path is split at
+``delta = 2^-40`` at once when ``R``'s smallest eigenvalue is below ``2^-20``, or after the
+whole path failed within its evaluation budget (the per-cone work limit). If that fails too,
+the last resort is ``[0, min over 3-coordinate marginals P_3(R_S)]`` (dropping constraints
+can only grow the orthant), intersected with the whole path bounded as a tail. Every
+answer is a rigorous enclosure, only wider for hard cones: never NaN, never an estimate.
 
 For odd ``k`` the parity identity ``P_k = 1/2 sum_{S proper subset} (-1)^(k-1-|S|) P_|S|(R_S)``
 (``P_0 = 1``) gives an independent route through lower marginals (:func:`parity_orthant`,
@@ -50,7 +52,7 @@ import flint
 MAX_DIMENSION = 5
 _DEFAULT_PREC = 64
 _THIN = 2.0**-20  # smallest eigenvalue of R below this: split the path at once
-_DELTAS = (Fraction(1, 2**40), Fraction(1, 2**24), Fraction(1, 2**12))  # tried in turn after a failure
+_DELTA = Fraction(1, 2**40)  # the bounded last stretch of a split path
 _EVAL_LIMIT = 20000  # integrand evaluations per attempt (the per-cone work limit)
 _ACCEPT = 2.0**-40  # an integral's radius up to which it is kept (else the next, shorter path)
 
@@ -181,7 +183,7 @@ def _plackett(cov: flint.fmpq_mat, corr, prec_bits: int) -> OrthantValue:
         return total
 
     tol = flint.arb(2) ** -(prec_bits - 12)
-    attempts = _DELTAS if _smallest_eigenvalue(corr) < _THIN else (Fraction(0),) + _DELTAS
+    attempts = (_DELTA,) if _smallest_eigenvalue(corr) < _THIN else (Fraction(0), _DELTA)
     for delta in attempts:
         end = 1 - _arb(flint.fmpq(delta.numerator, delta.denominator))
         body = flint.acb.integral(integrand, 0, end, abs_tol=tol, rel_tol=tol, eval_limit=_EVAL_LIMIT)
@@ -190,8 +192,11 @@ def _plackett(cov: flint.fmpq_mat, corr, prec_bits: int) -> OrthantValue:
             if delta:
                 value += _tail(conditional_orthants, terms, end)
             return OrthantValue(value, bool(delta))
-    # last resort: the whole path as one "tail"
-    return OrthantValue(start + _tail(conditional_orthants, terms, flint.arb(0)), True)
+    # last resort: the whole path as one "tail", and the smallest 3-coordinate marginal
+    whole = start + _tail(conditional_orthants, terms, flint.arb(0))
+    marginal = min((_closed_form(corr, list(s)).upper() for s in itertools.combinations(range(k), 3)))
+    lo, hi = max(whole.lower(), flint.arb(0)), min(whole.upper(), marginal)
+    return OrthantValue(_hull(flint.arb(lo), flint.arb(hi)), True)
 
 
 def _centered(coefficients, mid: flint.acb, h: flint.acb) -> flint.acb:
