@@ -163,11 +163,10 @@ def _plackett(cov: flint.fmpq_mat, corr, prec_bits: int) -> OrthantValue:
         h = t - mid
         out = []
         for _, poly in terms:
-            diag = [_centered(poly[(a, a)], mid, h) for a in range(m)]
             total = flint.acb(0)
             for a, b in pairs:
-                c = _centered(poly[(a, b)], mid, h) / (diag[a] * diag[b]).sqrt(analytic=analytic)
-                if analytic and not _asin_analytic(c):
+                c = _correlation(poly[(a, b)], poly[(a, a)], poly[(b, b)], mid, h, analytic)
+                if c is None or analytic and not _asin_analytic(c):
                     return None
                 total += _clamped(c.real).asin() if clamp else c.asin()
             out.append(flint.acb(1) / 2**m + total / (2 ** (m - 1) * pi))
@@ -199,7 +198,37 @@ def _plackett(cov: flint.fmpq_mat, corr, prec_bits: int) -> OrthantValue:
     return OrthantValue(_hull(flint.arb(lo), flint.arb(hi)), True)
 
 
-def _centered(coefficients, mid: flint.acb, h: flint.acb) -> flint.acb:
+def _correlation(off, diag_a, diag_b, mid: flint.acb, h: flint.acb, analytic: bool):
+    """``c = T_ab / sqrt(T_aa T_bb)`` on the ball ``mid + h``, or None where it is not finite or (if
+    ``analytic``) the square root is not analytic on the ball. Analytic calls bound the integrand
+    on a wide complex ball and use the mean value form ``c(mid) + h c'(ball)``.
+
+    Near a thin cone's end ``T_aa, T_bb`` are tiny and move together with ``T_ab``: evaluating
+    the quotient on the ball directly overestimates its range about a hundredfold; the
+    derivative times ``h`` is tight (valid: the ball is convex and ``c`` analytic on it).
+    """
+    if not analytic:  # a quadrature node (a tiny ball) or a crude real bound: the direct quotient
+        c = _centered(off, mid, h) / (_centered(diag_a, mid, h) * _centered(diag_b, mid, h)).sqrt()
+        return c if c.is_finite() else None
+    n0, n1 = _centered_with_derivative(off, mid, h)
+    a0, a1 = _centered_with_derivative(diag_a, mid, h)
+    b0, b1 = _centered_with_derivative(diag_b, mid, h)
+    q = a0 * b0
+    root = q.sqrt(analytic=True)
+    if not root.is_finite() or 0 in root:
+        return None
+    at_mid = _centered(off, mid, 0) / (_centered(diag_a, mid, 0) * _centered(diag_b, mid, 0)).sqrt()
+    slope = (2 * n1 * q - n0 * (a1 * b0 + a0 * b1)) / (2 * q * root)
+    return at_mid + h * slope
+
+
+def _centered_with_derivative(coefficients, mid: flint.acb, h: flint.acb) -> tuple[flint.acb, flint.acb]:
+    """The cubic and its derivative on the ball ``mid + h`` (both expanded around ``mid``)."""
+    c0, c1, c2, c3 = coefficients
+    return _centered(coefficients, mid, h), _centered((c1, 2 * c2, 3 * c3, flint.arb(0)), mid, h)
+
+
+def _centered(coefficients, mid: flint.acb, h) -> flint.acb:
     """The cubic ``c0 + c1 t + c2 t^2 + c3 t^3`` at ``t = mid + h``, expanded around the point ``mid``
     (so a wide ball ``h`` costs only the polynomial's true variation, not Horner's overestimate)."""
     c0, c1, c2, c3 = coefficients
@@ -214,7 +243,7 @@ def _tail(conditional_orthants, terms, start: flint.arb) -> flint.arb:
     ``(asin r - asin(start r)) / (2 pi)``, times an enclosure of its ``P_{k-2}`` on that interval
     (evaluated on the real ball, arcsines clamped to their domain; ``[0, 1]`` if that fails)."""
     t = flint.acb(_hull(start, flint.arb(1)))
-    values = conditional_orthants(t, False, clamp=True)
+    values = conditional_orthants(t, False, clamp=True) or [flint.acb("nan")] * len(terms)
     total = flint.arb(0)
     for (r, _), p in zip(terms, values):
         p = p.real if p.is_finite() else _hull(flint.arb(0), flint.arb(1))
