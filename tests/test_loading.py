@@ -304,13 +304,13 @@ def test_json_and_npz_round_trip(tmp_path):
 @pytest.mark.parametrize("text, expected", [
     ('{"W_hi": [[Infinity]], "W_hh": [[1]], "W_oh": [[1], [1]]}', "not valid JSON"),
     ('{"W_hi": [[NaN]], "W_hh": [[1]], "W_oh": [[1], [1]]}', "not valid JSON"),
-    ('{"W_hi": [["inf"]], "W_hh": [[1]], "W_oh": [[1], [1]]}', "finite"),
+    ('{"W_hi": [["inf"]], "W_hh": [[1]], "W_oh": [[1], [1]]}', "not a number: 'inf'"),
     ('{"W_hi": [[1]], "W_hh": [[1', "not valid JSON"),
     ("\x00\xff garbage", "not valid JSON"),
     ("[1, 2]", "must be an object"),
     ('{"W_hi": [[1]], "W_hh": [[1]]}', "missing keys W_oh"),
     ('{"task": 3, "W_hi": [[1]], "W_hh": [[1]], "W_oh": [[1], [1]]}', "must be strings"),
-    ('{"precision": "float16", "W_hi": [[1]], "W_hh": [[1]], "W_oh": [[1], [1]]}', "unknown precision"),
+    ('{"precision": "float8", "W_hi": [[1]], "W_hh": [[1]], "W_oh": [[1], [1]]}', "unknown precision"),
 ])
 def test_bad_json(tmp_path, text, expected):
     path = tmp_path / "bad.json"

@@ -17,6 +17,8 @@ from . import __version__
 from .display import one_in, percent
 from .errors import VerifierError
 from .models.loading import load_model
+from .models.model import printable_name
+from .models.tasks import TASKS
 
 
 @dataclass(frozen=True)
@@ -37,8 +39,8 @@ def _json_default(obj):
 # -- subcommands --------------------------------------------------------------------------
 
 def _info(args) -> Outcome:
-    m = load_model(args.model, seq_len=args.seq_len)
-    data = {"name": m.name, "task": m.task.name, "d": m.d, "n": m.n, "params": m.n_params,
+    m = load_model(args.model, seq_len=args.seq_len, task=args.task)
+    data = {"name": m.name, "task": m.task.name, "task_source": m.task_source or "given", "d": m.d, "n": m.n, "params": m.n_params,
             "precision": m.precision, "sha256_exact": m.content_hash}
     text = f"{m.describe()}\nsha256 of exact weights: {m.content_hash}"
     return Outcome(data, text)
@@ -53,7 +55,7 @@ def _add_info(sub):
 def _sample(args) -> Outcome:
     from .estimate.sampling import estimate_accuracy
 
-    m = load_model(args.model, seq_len=args.seq_len)
+    m = load_model(args.model, seq_len=args.seq_len, task=args.task)
     if m.task.outputs_value:
         return _sample_median(m, args)
     est = estimate_accuracy(m, args.n, seed=args.seed, dtype=args.dtype, progress=_progress(args))
@@ -96,7 +98,7 @@ def _add_sample(sub):
 def _estimate(args) -> Outcome:
     from .estimate.api import estimate
 
-    m = load_model(args.model, seq_len=args.seq_len)
+    m = load_model(args.model, seq_len=args.seq_len, task=args.task)
     est = estimate(m, seconds=args.seconds, method=args.method, seed=args.seed, dtype=args.dtype)
     error = "bias not stated (deterministic)" if est.stderr is None else f"stderr {est.stderr:.2e}"
     text = "\n".join([
@@ -126,7 +128,7 @@ def _certify(args) -> Outcome:
     from .certify import certify, default_workers
     from .resources import process_start
 
-    m = load_model(args.model, seq_len=args.seq_len)
+    m = load_model(args.model, seq_len=args.seq_len, task=args.task)
     max_seconds, note = _budget(args, m)
     if m.task.outputs_value:
         return _certify_median(certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
@@ -324,7 +326,7 @@ def _perturb(args) -> Outcome:
     from .models.perturb import perturb
     from .models.weightfile import save_json
 
-    parent = load_model(args.model, seq_len=args.seq_len)
+    parent = load_model(args.model, seq_len=args.seq_len, task=args.task)
     spec_path = Path(args.model)
     base = spec_path.stem if spec_path.exists() else re.sub(r"[^A-Za-z0-9._-]+", "_", args.model).strip("_")
     copies = perturb(parent, args.sigma, args.count, args.seed, prefix=base or "model")
@@ -365,7 +367,7 @@ def _decompose(args) -> Outcome:
     from .geometry.decomposition import decompose, delta_forms
     from .exact import rational_str
 
-    m = load_model(args.model, seq_len=args.seq_len)
+    m = load_model(args.model, seq_len=args.seq_len, task=args.task)
     max_seconds, note = _budget(args, m)
     dec = decompose(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args))
     pieces = [{"pattern": [[int(b) for b in step] for step in p.pattern], "constraints": p.constraints,
@@ -401,7 +403,7 @@ def _surprise(args) -> Outcome:
     from .certify import certify
     from .explain.surprise import EXPLANATIONS, check_explanation
 
-    m = load_model(args.model, seq_len=args.seq_len)
+    m = load_model(args.model, seq_len=args.seq_len, task=args.task)
     check_explanation(args.explanation, m)
     max_seconds, _ = _budget(args, m)
     cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args))
@@ -470,7 +472,7 @@ def _graph(args) -> Outcome:
     from .explain.region_graph import merge_pieces, region_graph
     from .explain.symmetry import MAX_APPROXIMATE_NEURONS, find_symmetries, nearest_conjugation, orbits
 
-    m = load_model(args.model, seq_len=args.seq_len)
+    m = load_model(args.model, seq_len=args.seq_len, task=args.task)
     max_seconds, note = _budget(args, m)
     dec = decompose(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args))
     graph = region_graph(dec)
@@ -552,7 +554,7 @@ def _add_check(sub):
 def _report(args) -> Outcome:
     from .present.report import render_report
 
-    m = load_model(args.model, seq_len=args.seq_len)
+    m = load_model(args.model, seq_len=args.seq_len, task=args.task)
     max_seconds, _ = _budget(args, m)
     files = render_report(m, args.output, samples=args.samples, seed=args.seed,
                           max_pieces=args.max_pieces, max_seconds=max_seconds)
@@ -592,6 +594,9 @@ def build_parser() -> argparse.ArgumentParser:
         if name not in NO_MODEL_COMMANDS:
             p.add_argument("--seq-len", type=int, default=None, metavar="N",
                            help="sequence length of a one-output (median) model whose file does not record it")
+            p.add_argument("--task", choices=sorted(TASKS), default=None,
+                           help="the model's task, overriding the one its spec implies (a .pth file's task is"
+                                " otherwise guessed from its AlgZoo-style file name, else from its output size)")
     return parser
 
 
@@ -600,7 +605,7 @@ def main(argv=None) -> int:
     try:
         outcome = args.run(args)
     except VerifierError as e:
-        print(f"verifier: error: {e}", file=sys.stderr)
+        print(f"verifier: error: {printable_name(str(e), limit=2000)}", file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("verifier: interrupted", file=sys.stderr)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from fractions import Fraction
 from typing import Iterable, Sequence
 
@@ -25,7 +25,10 @@ import flint
 
 Matrix = tuple[tuple[Fraction, ...], ...]
 
-_RATIO = re.compile(r"^\s*([+-]?\d+)\s*/\s*(\d+)\s*$")
+_RATIO = re.compile(r"\s*([+-]?\d+)\s*/\s*(\d+)\s*", re.ASCII)
+_DECIMAL = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?\s*", re.ASCII)
+_HEX = re.compile(r"\s*[+-]?0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?\d+)?\s*", re.ASCII)
+MAX_DECIMAL_EXPONENT = 10_000  # 10^10000 is already absurd for a weight or a bound; 1e999999999 would hang
 
 
 def exact_rational(value) -> Fraction:
@@ -42,9 +45,7 @@ def exact_rational(value) -> Fraction:
     if isinstance(value, numbers.Integral):
         return Fraction(int(value))
     if isinstance(value, Decimal):
-        if not value.is_finite():
-            raise ValueError(f"not a finite number: {value}")
-        return Fraction(value)
+        return _decimal_fraction(value, str(value))
     if isinstance(value, numbers.Real):
         f = float(value)
         if not math.isfinite(f):
@@ -56,28 +57,36 @@ def exact_rational(value) -> Fraction:
 
 
 def _parse_rational_text(text: str) -> Fraction:
-    m = _RATIO.match(text)
+    """Only plain ASCII forms: Python's int/Decimal would also take "1_000" and other scripts' digits."""
+    m = _RATIO.fullmatch(text)
     if m:
         den = int(m.group(2))
         if den == 0:
-            raise ValueError(f"zero denominator: {text!r}")
+            raise ValueError(f"zero denominator: {_short(text)}")
         return Fraction(int(m.group(1)), den)
-    s = text.strip()
-    if s.lower().lstrip("+-").startswith("0x"):
+    if _HEX.fullmatch(text):
         try:
-            f = float.fromhex(s)
+            f = float.fromhex(text.strip())
         except (ValueError, OverflowError):
-            raise ValueError(f"not a hex float: {text!r}") from None
-        if not math.isfinite(f):
-            raise ValueError(f"not a finite number: {text!r}")
+            raise ValueError(f"hex float out of range: {_short(text)}") from None
         return Fraction(f)
-    try:
-        d = Decimal(s)
-    except InvalidOperation:
-        raise ValueError(f"not a number: {text!r}") from None
+    if _DECIMAL.fullmatch(text):
+        return _decimal_fraction(Decimal(text.strip()), text)
+    raise ValueError(f"not a number: {_short(text)}")
+
+
+def _decimal_fraction(d: Decimal, text: str) -> Fraction:
+    """A Decimal's exact value, refusing exponents whose power of ten alone would take minutes."""
     if not d.is_finite():
-        raise ValueError(f"not a finite number: {text!r}")
+        raise ValueError(f"not a finite number: {_short(text)}")
+    if abs(d.as_tuple().exponent) > MAX_DECIMAL_EXPONENT:
+        raise ValueError(f"exponent out of range (at most {MAX_DECIMAL_EXPONENT} in magnitude): {_short(text)}")
     return Fraction(d)
+
+
+def _short(text) -> str:
+    text = repr(text)
+    return text if len(text) <= 40 else f"{text[:30]}... ({len(text)} characters)"
 
 
 def rational_str(q) -> str:

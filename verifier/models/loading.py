@@ -36,7 +36,7 @@ import numpy as np
 
 from ..errors import LoadError, VerifierError
 from .handcrafted import KNOWN_LENGTHS, handcrafted
-from .model import Model
+from .model import Model, printable_name
 from .pth import read_state_dict
 from .tasks import TASKS
 from .weightfile import load_json, load_npz
@@ -60,12 +60,21 @@ _NUMBER = re.compile(r"\d+", re.ASCII)
 _ALGZOO_FILE = re.compile(r"[a-z0-9_]+?_(\d+)_(\d+)_(\d+)_(\d+)\.pth", re.ASCII)
 
 
-def load_model(spec, *, seq_len: int | None = None) -> Model:
+def load_model(spec, *, seq_len: int | None = None, task: str | None = None) -> Model:
     """The model named by ``spec`` (see the module docstring for the accepted forms).
 
     ``seq_len`` gives the sequence length of a one-output (median) model whose file does not
-    record it; for any other model it must agree with the model.
+    record it; for any other model it must agree with the model. ``task`` overrides the task
+    the spec implies (a ``.pth`` file's task is otherwise guessed from its name).
     """
+    if task is not None:
+        model = load_model(spec, seq_len=seq_len)
+        if task not in TASKS:
+            raise LoadError(f"unknown task {printable_name(task)!r}; known: {', '.join(TASKS)}")
+        if TASKS[task].outputs_value != model.task.outputs_value:
+            raise LoadError(f"{model.name} has {len(model.w_oh)} output row(s): a {model.task.name} model cannot"
+                            f" be read as a {task} model")
+        return dataclasses.replace(model, task=TASKS[task], task_source="")
     if seq_len is not None:
         model = load_model(_with_seq_len(spec, seq_len))
         if model.n != seq_len:
@@ -115,14 +124,19 @@ def load_file(path: str | os.PathLike) -> Model:
         raise LoadError(f"no such file or model spec: {str(path)!r}; accepted: {SPEC_FORMS}")
     if path.is_dir():
         raise LoadError(f"{path} is a directory, not a weight file")
-    suffix = path.suffix.lower()
-    if suffix in (".pth", ".pt"):
-        return load_pth(path)
-    if suffix == ".json":
-        return load_json(path)
-    if suffix == ".npz":
-        return load_npz(path)
-    raise LoadError(f"{path}: unknown weight file type {path.suffix!r} (expected .pth, .json or .npz)")
+    loader = {".pth": load_pth, ".pt": load_pth, ".json": load_json, ".npz": load_npz}.get(path.suffix.lower())
+    if loader is None:
+        raise LoadError(f"{_label(path)}: unknown weight file type {path.suffix!r} (expected .pth, .json or .npz)")
+    try:
+        return loader(path)
+    except VerifierError as e:  # every message names the file
+        message, label = str(e), _label(path)
+        message = label + message[len(str(path)):] if message.startswith(str(path)) else f"{label}: {message}"
+        raise LoadError(message) from None
+
+
+def _label(path: Path) -> str:
+    return printable_name(str(path), limit=300)
 
 
 def load_pth(path: str | os.PathLike, task: str | None = None, name: str | None = None,
@@ -131,8 +145,13 @@ def load_pth(path: str | os.PathLike, task: str | None = None, name: str | None 
     else to what the output size says (see :func:`model_from_state_dict`), and so does a
     one-output model's sequence length (``median_D_N_...pth``)."""
     path = Path(path)
-    return model_from_state_dict(read_state_dict(path), task=task or task_from_filename(path.name),
-                                 name=name or path.stem, seq_len=seq_len or seq_len_from_filename(path.name))
+    guessed = None if task else task_from_filename(path.name)
+    model = model_from_state_dict(read_state_dict(path), task=task or guessed, name=name or path.stem,
+                                  seq_len=seq_len or seq_len_from_filename(path.name))
+    if task:
+        return model
+    source = f"from the file name {path.name}" if guessed else "from the output size (the file names none)"
+    return dataclasses.replace(model, task_source=printable_name(source))
 
 
 def task_from_filename(filename: str) -> str | None:

@@ -30,7 +30,16 @@ from ..errors import LoadError, VerifierError
 from ..exact import Matrix, exact_rational, fmpq_matrix, rational_str
 from .tasks import TASKS, Task
 
-PRECISIONS = {"float32": 32, "float64": 64, "exact": None}
+PRECISIONS = {"float16": 16, "float32": 32, "float64": 64, "exact": None}
+_FLOAT_PRECISIONS = {np.dtype("float16"): "float16", np.dtype("float32"): "float32", np.dtype("float64"): "float64"}
+# Sizes a model may have at all (sampling); exact work (decompose, certify, ...) has tighter limits,
+# EXACT_MAX_D and EXACT_MAX_N, which the commands that enumerate pieces check.
+MAX_D, MAX_N = 512, 4096
+EXACT_MAX_D, EXACT_MAX_N = 256, 64
+# Every weight is 0 or has 2^-1000 <= |w| <= 2^512 (so its float64 copy is finite and normal) and a
+# numerator and denominator of at most 1100 bits (every float64 fits; 10^100000 does not).
+MAX_WEIGHT_BITS = 1100
+_WEIGHT_RANGE = (Fraction(1, 2**1000), Fraction(2**512))
 
 
 def _exact_matrix(values, shape: tuple[int, int], what: str) -> Matrix:
@@ -40,9 +49,52 @@ def _exact_matrix(values, shape: tuple[int, int], what: str) -> Matrix:
     if arr.shape != shape:
         raise LoadError(f"{what} has shape {tuple(arr.shape)}, expected {shape}")
     try:
-        return tuple(tuple(exact_rational(v.item() if hasattr(v, "item") else v) for v in row) for row in arr)
+        return tuple(tuple(_exact_value(v) for v in row) for row in arr)
     except ValueError as e:
         raise LoadError(f"{what}: {e}") from None
+
+
+def _exact_value(v) -> Fraction:
+    """The exact value of one weight; numpy floats of every width (long double and float16 too)
+    through ``as_integer_ratio``, never through a rounding conversion to a Python float."""
+    if isinstance(v, np.floating):
+        if not np.isfinite(v):
+            raise ValueError(f"not a finite number: {v}")
+        return Fraction(*v.as_integer_ratio())
+    if isinstance(v, np.generic) and not isinstance(v, np.integer):
+        raise ValueError(f"not a real number: {v!r} ({v.dtype})")
+    return exact_rational(v.item() if isinstance(v, np.integer) else v)
+
+
+def check_size(d: int, n: int, *, exact: bool = False, what: str = "model") -> None:
+    """Refuse sizes beyond the documented limits (``exact``: the limits of piece enumeration)."""
+    max_d, max_n = (EXACT_MAX_D, EXACT_MAX_N) if exact else (MAX_D, MAX_N)
+    if d > max_d or n > max_n:
+        work = "exact verification (decompose, graph, certify, report, surprise)" if exact else "any use"
+        raise LoadError(f"{what} has d={d}, n={n}: too large for {work}; the limits are d <= {max_d},"
+                        f" n <= {max_n}" + (" (verifier sample and estimate go further)" if exact else ""))
+
+
+def _check_weights(mat: Matrix, what: str) -> None:
+    low, high = _WEIGHT_RANGE
+    for row in mat:
+        for v in row:
+            if v.numerator.bit_length() > MAX_WEIGHT_BITS or v.denominator.bit_length() > MAX_WEIGHT_BITS:
+                raise LoadError(f"{what}: a weight has a numerator or denominator over {MAX_WEIGHT_BITS} bits")
+            if v and not low <= abs(v) <= high:
+                raise LoadError(f"{what}: weight {float(v):.3g} is outside the supported range"
+                                " 2^-1000 <= |w| <= 2^512 (or 0)")
+
+
+def printable_name(name: str, limit: int = 200) -> str:
+    """A name safe to print on one line: control, format and separator characters escaped (no forged
+    lines or terminal escapes), and at most ``limit`` characters.
+
+    >>> printable_name("a\\nb\\x1b[31m")
+    'a\\\\nb\\\\x1b[31m'
+    """
+    out = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(name))
+    return out if len(out) <= limit else out[: limit - 3] + "..."
 
 
 @dataclass(frozen=True)
@@ -62,8 +114,10 @@ class Model:
     name: str = field(default="model", compare=False)
     precision: str = "float32"
     seq_len: int | None = None
+    task_source: str = field(default="", compare=False)  # where a guessed task came from ("" when given)
 
     def __post_init__(self):
+        object.__setattr__(self, "name", printable_name(self.name))  # names come from files: never print them raw
         d = len(self.w_hi)
         if d == 0:
             raise LoadError("model has no hidden neurons")
@@ -76,9 +130,11 @@ class Model:
             raise LoadError(f"W_hh must be {d}x{d}")
         if any(len(r) != d for r in self.w_oh):
             raise LoadError(f"W_oh must be {n}x{d}")
-        for mat in (self.w_hi, self.w_hh, self.w_oh):
+        check_size(d, n if self.seq_len is None else self.seq_len)
+        for mat, what in ((self.w_hi, "W_hi"), (self.w_hh, "W_hh"), (self.w_oh, "W_oh")):
             if not all(isinstance(v, Fraction) for r in mat for v in r):
                 raise LoadError("weights must be Fractions; build models with Model.from_arrays")
+            _check_weights(mat, what)
         if self.precision not in PRECISIONS:
             raise LoadError(f"unknown precision {self.precision!r}; known: {', '.join(PRECISIONS)}")
         if self.task.outputs_value:
@@ -99,7 +155,7 @@ class Model:
 
     @classmethod
     def from_arrays(cls, w_hi, w_hh, w_oh, *, task: Task | str = "2nd_argmax", name: str = "model",
-                    precision: str | None = None, seq_len: int | None = None) -> "Model":
+                    precision: str | None = None, seq_len: int | None = None, task_source: str = "") -> "Model":
         """Build from array-likes of numbers (or exact-number strings), taking exact values.
 
         ``w_hi`` may be d x 1 or a length-d vector. ``precision`` defaults to the numpy dtype
@@ -113,21 +169,22 @@ class Model:
         arrays = [np.asarray(w) if isinstance(w, np.ndarray) else w for w in (w_hi, w_hh, w_oh)]
         if precision is None:
             dtypes = {a.dtype for a in arrays if isinstance(a, np.ndarray)}
-            precision = {np.dtype("float32"): "float32", np.dtype("float64"): "float64"}.get(
-                dtypes.pop(), "exact") if len(dtypes) == 1 and len(arrays) == 3 else "exact"
+            precision = _FLOAT_PRECISIONS.get(dtypes.pop(), "exact") if len(dtypes) == 1 and len(arrays) == 3 \
+                else "exact"
         try:
             shapes = [np.shape(np.asarray(a, dtype=object)) for a in arrays]
-        except ValueError:
-            raise LoadError("weights are ragged (rows of different lengths)") from None
+        except (ValueError, RecursionError):
+            raise LoadError("weights are ragged (rows of different lengths) or nested too deeply") from None
         if len(shapes[1]) != 2 or len(shapes[2]) != 2:
             raise LoadError(f"W_hh and W_oh must be matrices, got shapes {shapes[1]} and {shapes[2]}")
         d = shapes[1][0]
         n = shapes[2][0]
+        check_size(d, n if seq_len is None else seq_len, what=printable_name(name))  # before any conversion
         return cls(
             _exact_matrix(arrays[0], (d, 1), "W_hi"),
             _exact_matrix(arrays[1], (d, d), "W_hh"),
             _exact_matrix(arrays[2], (n, d), "W_oh"),
-            task=task, name=name, precision=precision, seq_len=seq_len,
+            task=task, name=name, precision=precision, seq_len=seq_len, task_source=task_source,
         )
 
     # -- sizes -------------------------------------------------------------------------
@@ -223,4 +280,6 @@ class Model:
         return (self.logits_exact(x)[0] - sum(middle, Fraction(0)) / len(middle)) ** 2
 
     def describe(self) -> str:
-        return f"{self.name}: {self.task.name} RNN, d={self.d}, n={self.n}, {self.n_params} parameters ({self.precision})"
+        source = f" [task {self.task_source}; --task overrides]" if self.task_source else ""
+        return (f"{self.name}: {self.task.name} RNN, d={self.d}, n={self.n}, {self.n_params} parameters"
+                f" ({self.precision}){source}")

@@ -71,7 +71,11 @@ def parse_state_dict(raw: bytes, label: str = "<bytes>") -> dict[str, np.ndarray
     if raw.startswith(LEGACY_MAGIC):
         raise LoadError(f"{label}: legacy (pre-1.6, non-zip) PyTorch file; re-save it with a recent "
                         "torch: torch.save(torch.load(path), path)")
-    if not zipfile.is_zipfile(io.BytesIO(raw)):
+    try:
+        is_zip = zipfile.is_zipfile(io.BytesIO(raw))
+    except Exception:  # noqa: BLE001 - is_zipfile itself raises on some corrupt zip64 records
+        is_zip = True  # let ZipFile below report what is wrong
+    if not is_zip:
         kind = "a bare pickle" if raw[:1] == b"\x80" else "not a zip archive"
         raise LoadError(f"{label}: not a PyTorch zip checkpoint ({kind})")
     try:
@@ -199,8 +203,9 @@ def _view(storage: _Storage, offset, size, stride, label: str) -> np.ndarray:
     count = int(np.prod(size, dtype=object))
     if count == 0:
         return np.zeros(size, dtype=values.dtype)
-    if count > MAX_FILE_BYTES:
-        raise LoadError(f"{label}: tensor of shape {size} is too large")
+    if count > values.size:  # only a zero or overlapping stride can do this: a 5000 x 5000 tensor from 4 bytes
+        raise LoadError(f"{label}: tensor of shape {size} has {count} elements but its storage {storage.key}"
+                        f" holds {values.size} (stride {stride}): refusing expanded or overlapping views")
     last = offset + sum((s - 1) * st for s, st in zip(size, stride))
     if last >= values.size:
         raise LoadError(f"{label}: tensor of shape {size} (offset {offset}, stride {stride}) reaches element "
