@@ -114,7 +114,7 @@ def test_malformed_claims_file_on_the_command_line(tmp_path, capsys):
     code, _, err = cli(capsys, "claims", str(path))
     assert code == 2 and err.count("\n") == 1 and err.startswith("verifier: error:") and "unknown quantity" in err
     code, _, err = cli(capsys, "claims", str(tmp_path / "missing.toml"))
-    assert code == 2 and "cannot read claims file" in err
+    assert code == 2 and "missing.toml: cannot read" in err
 
 
 def test_verdict_rules():

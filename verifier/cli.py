@@ -17,7 +17,7 @@ from . import __version__
 from .display import one_in, percent
 from .errors import VerifierError
 from .models.loading import load_model
-from .models.model import printable_name
+from .models.model import check_size, printable_name
 from .models.tasks import TASKS
 
 
@@ -259,6 +259,7 @@ def _add_budget(p):
 def _budget(args, model) -> tuple[float | None, str | None]:
     """Checked budget options, and the default budget for models too big to enumerate."""
     from .resources import default_budget
+    check_size(model.d, model.n, exact=True, what=model.name)
     if args.max_seconds is not None and not args.max_seconds >= 0:
         raise VerifierError(f"--max-seconds must be >= 0, got {args.max_seconds}")
     if getattr(args, "workers", None) is not None and args.workers < 1:
@@ -401,20 +402,22 @@ def _add_decompose(sub):
 
 def _surprise(args) -> Outcome:
     from .certify import certify
-    from .explain.surprise import EXPLANATIONS, check_explanation
+    from .explain.surprise import EXPLANATIONS, check_explanation, default_explanation
 
     m = load_model(args.model, seq_len=args.seq_len, task=args.task)
-    check_explanation(args.explanation, m)
+    explanation = args.explanation or default_explanation(m)
+    check_explanation(explanation, m)
     max_seconds, _ = _budget(args, m)
     cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args))
-    ledger = EXPLANATIONS[args.explanation](cert)
+    ledger = EXPLANATIONS[explanation](cert)
     others = {name: build(cert) for name, build in EXPLANATIONS.items()
-              if name != args.explanation and (name != "post" or m.n == 2)}
+              if name != explanation and (name != "post" or m.n == 2)}
     data = ledger.as_dict()
     data["alternatives"] = {name: {k: other.as_dict()[k] for k in ("total_bits", "explanation_bits",
                                                                      "given_explanation_bits")}
                             for name, other in others.items()}
-    lines = [m.describe(), f"surprise ledger, {ledger.explanation} explanation:",
+    chosen = "" if args.explanation else f" (the default for n = {m.n})"
+    lines = [m.describe(), f"surprise ledger, {ledger.explanation} explanation{chosen}:",
              f"{'bits':>7}  {'group':<24} check -> outcome"]
     lines += [f"{i.bits:7.2f}  {i.group:<24} {i.check} -> {i.outcome}" for i in ledger.items]
     lines.append("by group: " + ", ".join(f"{g} {b:.2f}" for g, b in ledger.groups().items()))
@@ -434,8 +437,9 @@ def _surprise(args) -> Outcome:
 def _add_surprise(sub):
     p = sub.add_parser("surprise", help="surprise accounting: an itemized ledger in bits for an explanation")
     p.add_argument("model", help="model spec")
-    p.add_argument("--explanation", choices=["post", "brute-force"], default="post",
-                   help="post: the AlgZoo post's style (n = 2); brute-force: the full certified decomposition")
+    p.add_argument("--explanation", choices=["post", "brute-force"], default=None,
+                   help="post: the AlgZoo post's style (n = 2 only, the default there); brute-force: the full"
+                        " certified decomposition (the default for n != 2)")
     _add_budget(p)
     p.set_defaults(run=_surprise)
 

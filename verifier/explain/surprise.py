@@ -449,9 +449,16 @@ def check_explanation(explanation: str, model: Model) -> None:
         _require_n2(model)
 
 
-def surprise(model, explanation: str = "post", *, max_pieces: int | None = None,
+def default_explanation(model: Model) -> str:
+    """The post's explanation where it applies (n = 2), else brute force."""
+    return "post" if model.n == 2 else "brute-force"
+
+
+def surprise(model, explanation: str | None = None, *, max_pieces: int | None = None,
              max_seconds: float | None = None) -> Ledger:
-    """The ledger of one explanation (``"post"`` or ``"brute-force"``) for a model or model spec."""
+    """The ledger of one explanation (``"post"`` or ``"brute-force"``; by default the post's for
+    n = 2, else brute force) for a model or model spec."""
     model = load_model(model)
+    explanation = explanation or default_explanation(model)
     check_explanation(explanation, model)
     return EXPLANATIONS[explanation](certify(model, max_pieces=max_pieces, max_seconds=max_seconds))

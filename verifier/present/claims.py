@@ -36,9 +36,12 @@ from ..exact import exact_rational, rational_str
 from ..models.loading import algzoo_dir, load_model
 from ..measure import Measure
 from ..models.model import Model
+from ..models.weightfile import read_limited
 from ..estimate.sampling import estimate_accuracy
 from ..explain.standardize import pattern_text, standardize
 from ..explain.surprise import delta_regions, post_ledger
+
+MAX_CLAIMS_BYTES = 1 << 20  # the post's claims file is 10 KB
 
 # proofs/claims.toml, reached through the package's data/claims.toml (a symlink in the source
 # tree, a copy in an installed wheel), so `verifier claims` works in both.
@@ -272,10 +275,11 @@ def _claim(entry, aliases: dict, where: str) -> Claim:
 def load_claims(path: str | os.PathLike) -> tuple[Claim, ...]:
     """Parse a claims file; any problem is a one-line :class:`VerifierError`."""
     path = Path(path)
+    raw = read_limited(path, limit=MAX_CLAIMS_BYTES, what="a claims file")
     try:
-        doc = tomllib.loads(path.read_text(), parse_float=Decimal)  # decimals exactly as written
-    except OSError as e:
-        raise VerifierError(f"cannot read claims file {path}: {e.strerror or e}") from None
+        doc = tomllib.loads(raw.decode("utf-8"), parse_float=Decimal)  # decimals exactly as written
+    except RecursionError:
+        raise VerifierError(f"{path}: not valid TOML: nested too deeply") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise VerifierError(f"{path}: not valid TOML: {str(e).splitlines()[0]}") from None
     aliases = doc.get("models", {})

@@ -57,13 +57,14 @@ from ..errors import VerifierError
 from ..exact import Matrix, decimal_bound, exact_rational, integer_row, rational_str
 from ..measure import Measure, cone_measure
 from ..measure.moments import Expectation, cone_faces, quadratic_moment, square_root, sum_expectations, widened
-from ..models.model import Model
+from ..models.model import Model, check_size
 from ..models.tasks import MedianCell, get_task, median_cells
 from ..models.weightfile import model_from_json, model_to_json, read_limited
 
 FORMAT = "verifier-certificate"
 VERSION = 1
 MAX_FILE_BYTES = 256 * 2**20
+MAX_FAILURES = 1000  # listed in a report; more are counted as one "truncated" entry
 DECIMAL_DIGITS = 20
 SEMANTICS = {
     "network": "h_0 = 0; h_{t+1} = ReLU(W_hh h_t + W_hi x_t) for t = 0..n-1; logits = W_oh h_n",
@@ -487,7 +488,11 @@ class _Checker:
         self.masses: list[Measure] = []
 
     def fail(self, kind: str, where: str, message: str) -> None:
-        self.failures.append(Failure(kind, where, message))
+        """Record a failure; past MAX_FAILURES only count them, and cut long messages (bounded output)."""
+        if len(self.failures) < MAX_FAILURES:
+            self.failures.append(Failure(kind, where[:200], message if len(message) <= 500 else message[:497] + "..."))
+        elif len(self.failures) == MAX_FAILURES:
+            self.failures.append(Failure("truncated", "", f"more failures not listed (at most {MAX_FAILURES})"))
 
     def attempt(self, kind: str, check, *args):
         """Run one check; a malformed field becomes a failure of this kind (and returns _MISSING)."""
@@ -538,6 +543,10 @@ class _Checker:
             model = model_from_json(section, "certificate")
         except VerifierError as e:
             raise _Malformed("model", f"weights do not parse: {e}") from None
+        try:
+            check_size(model.d, model.n, exact=True, what="the certificate's model")
+        except VerifierError as e:
+            raise _Malformed("model", str(e)) from None
         canonical = model_to_json(model)
         for key in keys:
             if key != "sha256_exact" and not _same(section[key], canonical[key]):
