@@ -68,6 +68,9 @@ def _sample(args) -> Outcome:
         f"error rate {est.error_rate:.3e}  ("
         + (one_in(est.error_rate) if est.correct < est.n else f"no error in {est.n:,} samples")
         + "; an estimate, not a proof)",
+        *([f"{est.float_decided:,} near-ties were decided by float rounding (exact re-evaluation ran out of"
+           " time), so this estimates the float64 forward pass there, not the exact model"]
+          if est.float_decided else []),
     ])
     return Outcome(est.to_json(), text)
 

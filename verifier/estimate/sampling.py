@@ -41,6 +41,10 @@ DTYPES = {"float64": np.float64, "float32": np.float32}
 Z95 = 1.959963984540054
 MAX_SAMPLES = 10**12  # a bound on the request, not on memory: batches keep memory flat
 MAX_BATCH_VALUES = 1 << 22  # numbers per batch array (32 MB in float64)
+# Exact re-evaluation of near-ties may take EXACT_SECONDS plus EXACT_RATIO times the float work;
+# past that (long sequences, huge weights) the rest are left to float rounding and counted.
+EXACT_SECONDS, EXACT_RATIO, EXACT_CHUNK = 10.0, 5.0, 256
+EXACT_CHUNK_WORK = 2_000_000  # chunks small enough to check the time often
 _U64 = 2.0**-53  # unit roundoff of float64
 _ETA64 = 2.0**-1074  # smallest subnormal: the absolute error of an underflowing product
 
@@ -107,10 +111,16 @@ def correct(model: Model, x: np.ndarray, dtype: str = "float64") -> np.ndarray:
 
     In float64 the answer is the exact model's at the float64 inputs (near-ties resolved exactly).
     """
+    return _decide(model, x, dtype, deadline=None)[0]
+
+
+def _decide(model: Model, x: np.ndarray, dtype: str, deadline: float | None) -> tuple[np.ndarray, int]:
+    """Right answers, and how many near-ties were left to float rounding because exact
+    re-evaluation passed ``deadline`` (a ``time.perf_counter()`` value; None: no limit)."""
     x = np.asarray(x, dtype=_dtype(dtype))
     target = model.task.target(x)
     if dtype == "float32":
-        return _forward32(model, x).argmax(axis=-1) == target
+        return _forward32(model, x).argmax(axis=-1) == target, 0
     logits, bound = _forward64(model, x, with_bound=True)
     pred = logits.argmax(axis=-1)
     rows = np.arange(len(pred))
@@ -121,9 +131,14 @@ def correct(model: Model, x: np.ndarray, dtype: str = "float64") -> np.ndarray:
     # 2^-20 covers the rounding of the subtraction; NaN or inf (overflow) compare False
     decided = (top - rivals.max(axis=-1)) > 2 * bound * (1 + 2.0**-20) if model.n > 1 else np.isfinite(top)
     undecided = np.flatnonzero(~decided)  # near-ties and exact ties
-    if len(undecided):
-        pred[undecided] = exact_predictions(model, x[undecided])
-    return pred == target
+    work = model.d * model.d * model.n * max(1, model.n // 16)  # per input; its integers grow with n
+    step = max(1, min(EXACT_CHUNK, EXACT_CHUNK_WORK // work))
+    for start in range(0, len(undecided), step):
+        if deadline is not None and time.perf_counter() > deadline:
+            return pred == target, len(undecided) - start
+        chunk = undecided[start:start + step]
+        pred[chunk] = exact_predictions(model, x[chunk])
+    return pred == target, 0
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> tuple[float, float]:
@@ -152,6 +167,7 @@ class SampleEstimate:
     seed: int
     dtype: str
     seconds: float
+    float_decided: int = 0  # near-ties left to float rounding when exact re-evaluation ran out of time
 
     @property
     def accuracy(self) -> float:
@@ -178,7 +194,8 @@ class SampleEstimate:
     def to_json(self) -> dict:
         return {"accuracy": self.accuracy, "error_rate": self.error_rate, "stderr": self.stderr,
                 "ci95": list(self.ci95), "n": self.n, "correct": self.correct, "seed": self.seed,
-                "dtype": self.dtype, "seconds": self.seconds, "samples_per_second": self.samples_per_second}
+                "dtype": self.dtype, "seconds": self.seconds, "samples_per_second": self.samples_per_second,
+                "float_decided": self.float_decided}
 
 
 def estimate_accuracy(model, n_samples: int, *, seed: int = 0, dtype: str = "float64",
@@ -197,17 +214,24 @@ def estimate_accuracy(model, n_samples: int, *, seed: int = 0, dtype: str = "flo
     ftype = _dtype(dtype)
     batch = _checked_batch(model, n_samples, seed, batch)
     rng = np.random.default_rng(seed)
-    hits = 0
+    hits = float_decided = 0
+    exact_seconds = 0.0
     start = time.perf_counter()
     with tqdm(total=n_samples, disable=not progress, unit="seq", unit_scale=True, desc="sampling") as bar:
         done = 0
         while done < n_samples:
             size = min(batch, n_samples - done)
             x = rng.standard_normal((size, model.n)).astype(ftype)
-            hits += int(np.count_nonzero(correct(model, x, dtype)))
+            exact_start = time.perf_counter()
+            float_seconds = exact_start - start - exact_seconds  # the work outside exact re-evaluation
+            ok, left = _decide(model, x, dtype, exact_start + EXACT_SECONDS + EXACT_RATIO * float_seconds
+                               - exact_seconds)
+            exact_seconds += time.perf_counter() - exact_start
+            hits += int(np.count_nonzero(ok))
+            float_decided += left
             done += size
             bar.update(size)
-    return SampleEstimate(n_samples, hits, seed, dtype, time.perf_counter() - start)
+    return SampleEstimate(n_samples, hits, seed, dtype, time.perf_counter() - start, float_decided)
 
 
 @dataclass(frozen=True)
