@@ -617,3 +617,32 @@ def test_cli_info_handcrafted(capsys):
     data = json.loads(capsys.readouterr().out)
     assert (data["d"], data["n"], data["params"], data["name"]) == (4, 3, 32, "handcrafted:3")
     assert isinstance(handcrafted(3), Model)
+
+
+# -- exact values of every float width; where the task came from --------------------------------
+
+@pytest.mark.parametrize("dtype", [np.longdouble, np.float16])
+def test_every_float_width_is_read_exactly(tmp_path, dtype):
+    """The issue's example: W_oh[1] = W_oh[0] (1 + 2^-60) in long double must not round to a tie."""
+    w_oh = np.array([[1, -1], [-1, 1]], dtype=dtype)
+    tiny = np.longdouble(2) ** -60 if dtype is np.longdouble else np.float16(2) ** -10
+    w_oh[1] = w_oh[0] * (1 + tiny)
+    if w_oh[1, 0] == w_oh[0, 0]:
+        pytest.skip(f"{np.dtype(dtype)} is float64 on this platform")
+    arrays = (np.array([[1], [-1]], dtype), np.array([[-1, 1], [1, -1]], dtype), w_oh)
+    m = Model.from_arrays(*arrays)
+    assert m.w_oh[1][0] == 1 + Fraction(*tiny.as_integer_ratio())  # W_oh[0][0] = 1
+    np.savez(tmp_path / "w.npz", W_hi=arrays[0], W_hh=arrays[1], W_oh=arrays[2])
+    assert load_model(tmp_path / "w.npz").w_oh == m.w_oh
+
+
+def test_task_source_is_said_and_overridable(m22_path, tmp_path):
+    copy = tmp_path / "argmax_best_model.pth"
+    copy.write_bytes(m22_path.read_bytes())
+    guessed = load_model(copy)
+    assert guessed.task.name == "argmax" and "from the file name argmax_best_model.pth" in guessed.describe()
+    given = load_model(copy, task="2nd_argmax")
+    assert given.task.name == "2nd_argmax" and "[task" not in given.describe()
+    assert given.content_hash == guessed.content_hash
+    with pytest.raises(LoadError, match="unknown task"):
+        load_model(copy, task="argmin")
