@@ -279,7 +279,7 @@ def _train(args) -> Outcome:
     import shlex
     from pathlib import Path
 
-    from .models.training import save_trained, train
+    from .models.training import best_of, sampled_score, save_trained, train_seeds
 
     out = Path(args.output)
     if out.suffix != ".json":
@@ -290,36 +290,64 @@ def _train(args) -> Outcome:
         raise VerifierError(f"{out}: is a folder, expected a .json file name")
     if args.eval_samples < 0:
         raise VerifierError(f"--eval-samples must be >= 0, got {args.eval_samples}")
-    command = shlex.join(["verifier", "train", str(args.d), str(args.n), "--steps", str(args.steps),
-                          "--seed", str(args.seed), "--task", args.task, "--batch", str(args.batch),
-                          "-o", str(out)])
-    model, info = train(args.d, args.n, steps=args.steps, seed=args.seed, task=args.task, batch=args.batch,
-                        progress=_progress(args), threads=args.threads, name=out.stem)
-    meta = save_trained(model, info, out, command=command, eval_samples=args.eval_samples,
-                        eval_seed=args.eval_seed, progress=_progress(args))
-    lines = [f"{model.describe()}",
-             f"trained {info.steps:,} steps (seed {info.seed}, batch {info.batch}) in {info.seconds:.1f} s;"
-             f" loss {info.first_loss:.4f} -> {info.final_loss:.4f}"]
+    if args.best_of < 1:
+        raise VerifierError(f"--best-of must be >= 1, got {args.best_of}")
+    if args.best_of > 1 and not args.eval_samples:
+        raise VerifierError("--best-of needs --eval-samples > 0 to compare the seeds")
+    if args.seed < 0:
+        raise VerifierError(f"--seed must be >= 0, got {args.seed}")
+    words = ["verifier", "train", str(args.d), str(args.n), "--steps", str(args.steps), "--seed", str(args.seed)]
+    if args.best_of > 1:
+        words += ["--best-of", str(args.best_of)]
+    words += ["--schedule", args.schedule, "--task", args.task, "--batch", str(args.batch), "-o", str(out)]
+    seeds = list(range(args.seed, args.seed + args.best_of))
+    runs = train_seeds(args.d, args.n, seeds=seeds, steps=args.steps, task=args.task, schedule=args.schedule,
+                       batch=args.batch, progress=_progress(args), threads=args.threads, log_every=args.log_every)
+    scored = [(run, sampled_score(run, args.eval_samples, seed=args.eval_seed) if args.eval_samples else {})
+              for run in runs]
+    best, score = best_of(scored) if len(scored) > 1 else scored[0]
+    screen = [{"seed": run.info.seed, "final_loss": run.info.final_loss, **s} for run, s in scored] \
+        if len(scored) > 1 else None
+    meta = save_trained(best, out, command=shlex.join(words), eval_samples=args.eval_samples,
+                        eval_seed=args.eval_seed, screen=screen, score=score)
+    info = best.info
+    lines = [f"{args.task} RNN d={info.d} n={info.n}",
+             f"trained {info.steps:,} steps ({info.schedule} schedule, seed {info.seed}"
+             + (f", best of seeds {seeds[0]}-{seeds[-1]}" if len(seeds) > 1 else "")
+             + f", batch {info.batch}) in {info.seconds:.1f} s; loss {info.first_loss:.4f} -> {info.final_loss:.4f}"]
     if "accuracy" in meta:
         lines.append(f"accuracy {percent(meta['accuracy'])} (stderr {meta['accuracy_stderr']:.1e},"
-                     f" {meta['accuracy_samples']:,} Gaussian samples; an estimate)")
+                     f" {meta['accuracy_samples']:,} Gaussian samples; a randomized estimate)")
+    if "mse" in meta:
+        lines.append(f"mean squared error {meta['mse']:.4g} (stderr {meta['mse_stderr']:.1e}, RMSE {meta['rmse']:.4g},"
+                     f" {meta['mse_samples']:,} Gaussian samples; a randomized estimate)")
     lines.append(f"saved {out}")
-    return Outcome({"file": str(out), "sha256_exact": model.content_hash, "meta": meta}, "\n".join(lines))
+    sha = best.to_model().content_hash if info.task != "median" else None
+    return Outcome({"file": str(out), "sha256_exact": sha, "meta": meta}, "\n".join(lines))
 
 
 def _add_train(sub):
-    p = sub.add_parser("train", help="train an RNN with AlgZoo's recipe (needs the torch extra)")
+    from .models.training import ALGZOO_STEPS, SCHEDULES
+
+    p = sub.add_parser("train", help="train an RNN with AlgZoo's training schedule (needs the torch extra)")
     p.add_argument("d", type=int, help="hidden size")
     p.add_argument("n", type=int, help="sequence length")
-    p.add_argument("--steps", type=int, required=True, help="optimizer steps (batches)")
-    p.add_argument("--seed", type=int, required=True, help="seed for initialization and data")
     p.add_argument("-o", "--output", required=True, help="weight file to write (.json)")
-    p.add_argument("--task", default="2nd_argmax", help="task (default 2nd_argmax)")
+    p.add_argument("--steps", type=int, default=ALGZOO_STEPS, help="optimizer steps (batches); default 2^20, AlgZoo's")
+    p.add_argument("--schedule", choices=list(SCHEDULES), default="algzoo",
+                   help="learning-rate schedule: algzoo (2^14-step warm-up, decay floor at half the run; default)"
+                        " or short (warm-up over 5%% of the steps, decay until the last step)")
+    p.add_argument("--seed", type=int, default=0, help="seed for initialization and data (default 0)")
+    p.add_argument("--best-of", type=int, default=1, metavar="K",
+                   help="train seeds SEED..SEED+K-1 together and keep the best by sampled score (AlgZoo: 5)")
+    p.add_argument("--task", default="2nd_argmax", help="task: 2nd_argmax (default), argmax, argmedian, median")
     p.add_argument("--batch", type=int, default=1024, help="sequences per batch (default 1024)")
     p.add_argument("--threads", type=int, default=1, help="PyTorch threads (default 1)")
+    p.add_argument("--log-every", type=int, default=0, metavar="STEPS",
+                   help="print each seed's mean loss to stderr every STEPS steps (default: never)")
     p.add_argument("--eval-samples", type=int, default=1_000_000,
-                   help="Gaussian samples for the recorded accuracy estimate (default 10^6; 0 to skip)")
-    p.add_argument("--eval-seed", type=int, default=0, help="seed of the accuracy estimate (default 0)")
+                   help="Gaussian samples for the recorded accuracy/MSE estimate (default 10^6; 0 to skip)")
+    p.add_argument("--eval-seed", type=int, default=0, help="seed of the accuracy/MSE estimate (default 0)")
     p.set_defaults(run=_train)
 
 
