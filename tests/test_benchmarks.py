@@ -84,3 +84,11 @@ def test_bench_estimate_quick(tmp_path):
         a, b = run["refs"]
         assert abs(a["accuracy"] - b["accuracy"]) < 5 * (a["stderr"] ** 2 + b["stderr"] ** 2) ** 0.5
     assert (tmp_path / "estimate.png").stat().st_size > 10_000
+
+
+def test_bench_training_quick(tmp_path):
+    pytest.importorskip("torch", reason="PyTorch is not installed (the torch extra)")
+    text = run_quick("bench_training.py", tmp_path)
+    rows = [line.split() for line in text.splitlines() if line.startswith("2nd_argmax")]
+    assert [r[3] for r in rows[:2]] == ["1", "5"] and all(float(r[5]) > 0 for r in rows)
+    assert (tmp_path / "training.txt").read_text() in text + "\n"
