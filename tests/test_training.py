@@ -161,18 +161,22 @@ def test_median_training_lowers_the_squared_error_and_its_estimate_matches_the_l
     run = train_seeds(2, 3, seeds=[1], steps=300, batch=256, task="median", schedule="short", progress=False)[0]
     assert run.w_oh.shape == (1, 2) and run.info.task == "median"
     assert run.info.final_loss < 0.7 * run.info.first_loss
-    est = median_mse_estimate(run, 100_000, seed=3)
+    model = run.to_model()
+    assert (model.n, model.outputs, model.task.name) == (3, 1, "median")
+    est = median_mse_estimate(model, 100_000, seed=3)
+    # the exact squared error, averaged over the estimator's own first samples, gives its estimate
+    from fractions import Fraction
+    x = np.random.default_rng(5).standard_normal((200, 3))
+    exact = [float(model.squared_error_exact([Fraction(v) for v in row])) for row in x]
+    assert median_mse_estimate(model, 200, seed=5)["mse"] == pytest.approx(sum(exact) / 200, rel=1e-9)
     assert abs(est["mse"] - run.info.final_loss) < 0.2 * run.info.final_loss  # training batches vs fresh samples
     assert est["rmse"] == pytest.approx(math.sqrt(est["mse"]))
 
 
 def test_median_mse_estimate_of_the_zero_model_is_the_variance_of_the_median():
-    from verifier.models.training import TrainedWeights, TrainInfo
+    from verifier.models.model import Model
 
-    info = TrainInfo(d=1, n=3, task="median", schedule="short", steps=1, seed=0, batch=1, peak_lr=0.0,
-                     weight_decay=0.0, warmup_steps=1, final_lr_factor=0.01, threads=1, models_in_batch=1,
-                     first_loss=0.0, final_loss=0.0, seconds=0.0, torch_version="")
-    zero = TrainedWeights(np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), info)
+    zero = Model.from_arrays([[0]], [[0]], [[0]], task="median", seq_len=3)
     est = median_mse_estimate(zero, 200_000, seed=0)
     # E[(median of 3 iid N(0,1))^2] = 1 - sqrt(3) / pi (closed form)
     assert abs(est["mse"] - (1 - math.sqrt(3) / math.pi)) < 4 * est["mse_stderr"]
@@ -274,15 +278,6 @@ def test_the_required_built_ins_are_shipped():
     assert (DATA / "TRAINED.md").is_file()
 
 
-def _trained_from_json(doc, meta):
-    from verifier.models.training import TrainedWeights, TrainInfo
-
-    def mat(rows):
-        return np.array([[float.fromhex(v) for v in row] for row in rows], dtype=np.float32)
-    fields = {k: meta[k] for k in TrainInfo.__dataclass_fields__}
-    return TrainedWeights(mat(doc["W_hi"]), mat(doc["W_hh"]), mat(doc["W_oh"]), TrainInfo(**fields))
-
-
 @pytest.mark.parametrize("path", SHIPPED, ids=[p.stem for p in SHIPPED])
 def test_shipped_model_matches_its_record(path):
     doc = json.loads(path.read_text())
@@ -296,17 +291,16 @@ def test_shipped_model_matches_its_record(path):
         assert f"--task {task} " in meta["command"] and f"-o verifier/data/{path.name}" in meta["command"]
         if meta.get("seed_screen"):
             assert meta["seed"] in [s["seed"] for s in meta["seed_screen"]]
-    if task == "median":  # one output: re-estimate the MSE independently (different seed), within 4 stderrs
-        trained = _trained_from_json(doc, meta)
-        assert trained.w_oh.shape == (1, d) and doc["seq_len"] == n
-        est = median_mse_estimate(trained, 200_000, seed=meta["mse_seed"] + 1)
-        combined = math.sqrt(est["mse_stderr"] ** 2 + meta["mse_stderr"] ** 2)
-        assert abs(est["mse"] - meta["mse"]) <= 4 * combined
-        assert meta["mse_samples"] >= 10**6
-        return
     model = load_model(str(path))
     assert (model.d, model.n, model.task.name) == (d, n, task)
     assert model.precision == "float32" and model.content_hash == doc["sha256_exact"]
+    if task == "median":  # one output: re-estimate the MSE independently (different seed), within 4 stderrs
+        assert model.outputs == 1
+        est = median_mse_estimate(model, 200_000, seed=meta["mse_seed"] + 1)
+        combined = math.sqrt(est["mse_stderr"] ** 2 + meta["mse_stderr"] ** 2)
+        assert abs(est["mse"] - meta["mse"]) <= 4 * combined + 1e-12
+        assert meta["mse_samples"] >= 10**6 and meta["rmse"] == pytest.approx(math.sqrt(meta["mse"]))
+        return
     # an independent Monte Carlo check (different seed) of the recorded accuracy, within 4 standard errors
     est = estimate_accuracy(model, 200_000, seed=meta["accuracy_seed"] + 1)
     combined = math.sqrt(est.stderr ** 2 + meta["accuracy_stderr"] ** 2)

@@ -324,8 +324,7 @@ def _train(args) -> Outcome:
         lines.append(f"mean squared error {meta['mse']:.4g} (stderr {meta['mse_stderr']:.1e}, RMSE {meta['rmse']:.4g},"
                      f" {meta['mse_samples']:,} Gaussian samples; a randomized estimate)")
     lines.append(f"saved {out}")
-    sha = best.to_model().content_hash if info.task != "median" else None
-    return Outcome({"file": str(out), "sha256_exact": sha, "meta": meta}, "\n".join(lines))
+    return Outcome({"file": str(out), "sha256_exact": best.to_model().content_hash, "meta": meta}, "\n".join(lines))
 
 
 def _add_train(sub):

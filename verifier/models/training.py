@@ -40,7 +40,6 @@ ALGZOO_STEPS = 2**20
 ALGZOO_WARMUP_STEPS = 2**14
 SHORT_WARMUP_FRACTION = 0.05
 FINAL_LR_FACTOR = 0.01
-SCALAR_TASKS = ("median",)
 TORCH_HINT = "install the torch extra: pip install torch==2.13.0 (CPU build), or pip install 'verifier[torch]'"
 
 
@@ -133,14 +132,15 @@ class TrainedWeights:
     info: TrainInfo
 
     def to_model(self, name: str = "trained") -> Model:
-        """The exact float32 Model (position tasks only; a median model has one output)."""
+        """The exact float32 Model (a median model keeps its sequence length: it has one output)."""
+        value = get_task(self.info.task).outputs_value
         return Model.from_arrays(self.w_hi, self.w_hh, self.w_oh, task=self.info.task, name=name,
-                                 precision="float32")
+                                 precision="float32", seq_len=self.info.n if value else None)
 
 
 def output_size(task: str, n: int) -> int:
     """AlgZoo's output size: 1 for a scalar task (median), else one logit per position."""
-    return 1 if task in SCALAR_TASKS else n
+    return 1 if get_task(task).outputs_value else n
 
 
 def build_module(d: int, n: int, *, out: int | None = None):
@@ -176,14 +176,13 @@ def _check_positive(value, what: str) -> None:
 def _check_task(task: str, n: int) -> None:
     if n < 2:
         raise VerifierError(f"sequence length must be at least 2, got {n}")
-    if task not in SCALAR_TASKS:
-        get_task(task).check_length(n)
+    get_task(task).check_length(n)
 
 
 def batch_targets(task: str, x):
     """AlgZoo's targets for inputs ``x`` (..., n): a position (long) or, for median, the median value."""
     n = x.shape[-1]
-    if task == "median":
+    if get_task(task).outputs_value:  # the median, as AlgZoo's task_median
         middle = x.sort(-1).values[..., (n - 1) // 2:(n + 2) // 2]
         return middle.mean(-1)
     return x.argsort(-1)[..., n - 1 - get_task(task).above(n)]
@@ -203,7 +202,7 @@ def batched_forward(w_hi, w_hh, w_oh, x):
 def per_model_losses(task: str, outputs, targets):
     """Each model's mean loss, shape (K,): cross-entropy for position tasks, squared error for median."""
     torch = import_torch()
-    if task in SCALAR_TASKS:
+    if get_task(task).outputs_value:
         return ((outputs.squeeze(-1) - targets) ** 2).mean(-1)
     # cross-entropy written out: PyTorch's fused kernel is ~2x slower on CPU for a handful of classes
     ce = torch.logsumexp(outputs, -1) - outputs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
@@ -305,30 +304,28 @@ def train(d: int, n: int, *, steps: int = ALGZOO_STEPS, seed: int = 0, task: str
           schedule: str = "algzoo", batch: int = 1024, progress: bool = True, threads: int = 1,
           name: str | None = None) -> tuple[Model, TrainInfo]:
     """Train ``M_{d,n}`` for ``steps`` AdamW steps from ``seed``; return the float32 Model and a TrainInfo."""
-    if task in SCALAR_TASKS:
-        raise VerifierError(f"train() returns a Model of a position task; use train_seeds for {task}")
     (trained,) = train_seeds(d, n, seeds=[seed], steps=steps, task=task, schedule=schedule, batch=batch,
                              progress=progress, threads=threads)
     return trained.to_model(name or f"trained_{d}_{n}"), trained.info
 
 
-def median_mse_estimate(trained: TrainedWeights, samples: int, *, seed: int = 0, chunk: int = 1 << 16) -> dict:
+def median_mse_estimate(model: Model, samples: int, *, seed: int = 0, chunk: int = 1 << 16) -> dict:
     """Monte Carlo estimate of a median model's mean squared error (numpy float64 forward pass, ``default_rng(seed)``).
 
     A randomized estimate: returns ``mse``, ``mse_stderr``, ``rmse`` and the sample count and seed.
     """
     import numpy as np
 
-    w_hi, w_hh, w_oh = (np.asarray(w, dtype=np.float64) for w in (trained.w_hi, trained.w_hh, trained.w_oh))
+    w_hi, w_hh, w_oh = model.arrays
     rng = np.random.default_rng(seed)
     total = total_sq = 0.0
     done = 0
     while done < samples:
-        x = rng.standard_normal((min(chunk, samples - done), trained.info.n))
-        h = np.zeros((len(x), len(w_hh)))
-        for t in range(x.shape[1]):
-            h = np.maximum(h @ w_hh.T + x[:, t:t + 1] * w_hi[:, 0], 0.0)
-        err = ((h @ w_oh.T)[:, 0] - np.median(x, axis=1)) ** 2
+        x = rng.standard_normal((min(chunk, samples - done), model.n))
+        h = np.zeros((len(x), model.d))
+        for t in range(model.n):
+            h = np.maximum(h @ w_hh.T + x[:, t:t + 1] * w_hi, 0.0)
+        err = ((h @ w_oh.T)[:, 0] - model.task.value(x)) ** 2
         total += float(err.sum())
         total_sq += float((err ** 2).sum())
         done += len(x)
@@ -340,8 +337,8 @@ def median_mse_estimate(trained: TrainedWeights, samples: int, *, seed: int = 0,
 
 def sampled_score(trained: TrainedWeights, samples: int, *, seed: int = 0, progress: bool = False) -> dict:
     """A randomized estimate of a trained model's score: accuracy (position tasks) or mean squared error (median)."""
-    if trained.info.task in SCALAR_TASKS:
-        return median_mse_estimate(trained, samples, seed=seed)
+    if get_task(trained.info.task).outputs_value:
+        return median_mse_estimate(trained.to_model(), samples, seed=seed)
     from ..estimate.sampling import estimate_accuracy
 
     est = estimate_accuracy(trained.to_model(), samples, seed=seed, progress=progress)
@@ -356,19 +353,6 @@ def best_of(scored: list[tuple[TrainedWeights, dict]]) -> tuple[TrainedWeights, 
     return max(scored, key=lambda pair: pair[1]["accuracy"])
 
 
-def trained_to_json(trained: TrainedWeights, meta: dict, name: str) -> dict:
-    """The project JSON document of a trained model (a median model keeps ``seq_len``: its W_oh has one row)."""
-    from .weightfile import FORMAT, model_to_json
-
-    if trained.info.task not in SCALAR_TASKS:
-        return model_to_json(trained.to_model(name), meta)
-    mat = [[float(v).hex() for v in row] for row in trained.w_hi]
-    return {"format": FORMAT, "version": 1, "task": trained.info.task, "precision": "float32", "name": name,
-            "seq_len": trained.info.n, "W_hi": mat,
-            "W_hh": [[float(v).hex() for v in row] for row in trained.w_hh],
-            "W_oh": [[float(v).hex() for v in row] for row in trained.w_oh], "meta": meta}
-
-
 def save_trained(trained: TrainedWeights, path, *, command: str, eval_samples: int = 1_000_000,
                  eval_seed: int = 0, progress: bool = False, screen: list[dict] | None = None,
                  score: dict | None = None) -> dict:
@@ -379,7 +363,7 @@ def save_trained(trained: TrainedWeights, path, *, command: str, eval_samples: i
     """
     from pathlib import Path
 
-    from .weightfile import dumps_compact
+    from .weightfile import dumps_compact, model_to_json
 
     path = Path(path)
     meta = {"command": command, **trained.info.to_json()}
@@ -388,7 +372,7 @@ def save_trained(trained: TrainedWeights, path, *, command: str, eval_samples: i
     if screen:
         meta["seed_screen"] = screen
     try:
-        path.write_text(dumps_compact(trained_to_json(trained, meta, path.stem)))
+        path.write_text(dumps_compact(model_to_json(trained.to_model(path.stem), meta)))
     except OSError as e:
         raise VerifierError(f"{path}: cannot write ({e.strerror or e})") from None
     return meta
