@@ -31,13 +31,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=2000, help="steps per measurement (default 2000)")
     parser.add_argument("--ks", default="1,5", help="models per batch to compare (default 1,5)")
-    parser.add_argument("--quick", action="store_true", help="200 steps, first case only, write nothing")
+    parser.add_argument("--quick", action="store_true", help="50 steps, first case only, write nothing")
     parser.add_argument("--out", default=None, help="folder for the results (default benchmarks/results)")
     args = parser.parse_args()
-    steps = 200 if args.quick else args.steps
+    steps = 50 if args.quick else args.steps
     cases = CASES[:1] if args.quick else CASES
     ks = [int(k) for k in args.ks.split(",")]
-    measure("2nd_argmax", 2, 2, 1, 50)  # untimed warm-up: PyTorch's first calls pay one-off set-up costs
+    measure("2nd_argmax", 2, 2, 1, 10)  # untimed warm-up: PyTorch's first calls pay one-off set-up costs
     lines = [benchmark_env.machine(), f"{steps} steps per measurement, batch 1024, 1 torch thread", "",
              f"{'task':<11} {'d':>3} {'n':>3} {'K':>3} {'wall s':>8} {'steps/s':>8} {'model-steps/s':>14}"
              f" {'2^20 steps':>11} {'cost vs K=1':>12}"]
