@@ -109,3 +109,14 @@ def test_bad_input():
         quadratic_moment([(1, 0)], 2, (1, 2, 3))
     with pytest.raises(ValueError):
         Expectation(Fraction(1), Fraction(0), True, 0.0)
+
+
+def test_estimate_with_signed_ridge_terms_and_plackett_certificate():
+    """The ridge terms can be negative while the cone's own measure is only estimated (k = 4): the
+    estimate's interval is still ordered and holds the value Plackett's integral certifies."""
+    rows = [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (1, 1, 1, 1), (-1, 2, 0, 1)]
+    estimated = quadratic_moment(rows, 4, (1, -1, 1, 1))
+    certified = quadratic_moment(rows, 4, (1, -1, 1, 1), plackett=True)
+    assert certified.certified and certified.width < Fraction(1, 10**12)
+    assert not estimated.certified or estimated.width < Fraction(1, 10**12)
+    assert estimated.lo <= certified.lo and certified.hi <= estimated.hi

@@ -149,7 +149,7 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
         from .certify_median import certify_median
 
         return certify_median(model, max_pieces=max_pieces, max_seconds=max_seconds, progress=progress,
-                              certificate=certificate)
+                              certificate=certificate, plackett=plackett)
     start = time.perf_counter()
     deadline = grace = None
     if max_seconds is not None:

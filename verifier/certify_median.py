@@ -90,19 +90,22 @@ class MSECertification:
         return {cell: sum_expectations(es) for cell, es in sorted(out.items(), key=lambda kv: (kv[0].middle, kv[0].above))}
 
 
-def score_piece(index: int, piece, cells: tuple[MedianCell, ...], n: int):
-    """One piece's cones with their squared-error contributions and masses (the per-piece step)."""
+def score_piece(index: int, piece, cells: tuple[MedianCell, ...], n: int, plackett: bool = False):
+    """One piece's cones with their squared-error contributions and masses (the per-piece step);
+    ``plackett`` certifies cones of dimension 4 and 5 too (see :func:`~verifier.measure.polyhedron_measure`)."""
     out = []
     for c in piece_squared_error_cones(index, piece, cells, n):
-        faces = cone_faces(c.constraints, n, facets=False)
+        faces = cone_faces(c.constraints, n, facets=False, plackett=plackett)
         out.append((c, quadratic_moment(c.constraints, n, c.form, faces=faces), faces.measure))
     return out
 
 
 def certify_median(model: Model, *, max_pieces: int | None = None, max_seconds: float | None = None,
-                   progress: bool = False, certificate: str | Path | None = None) -> MSECertification:
+                   progress: bool = False, certificate: str | Path | None = None,
+                   plackett: bool = False) -> MSECertification:
     """Certify a median model's MSE and RMSE on standard Gaussian inputs (budgets as in ``certify``);
-    ``certificate``: a path to write the proof certificate to."""
+    ``certificate``: a path to write the proof certificate to; ``plackett``: certify cones of
+    dimension 4 and 5 (n = 4, 5) by Plackett's integral instead of estimating their measure."""
     start = time.perf_counter()
     dec = decompose(model, max_pieces=max_pieces, max_seconds=None if max_seconds is None else max_seconds / 2,
                     progress=progress)
@@ -112,7 +115,7 @@ def certify_median(model: Model, *, max_pieces: int | None = None, max_seconds: 
         if max_seconds is not None and time.perf_counter() - start > max_seconds:
             unsplit.append(index)
         else:
-            scored.extend(score_piece(index, piece, cells, model.n))
+            scored.extend(score_piece(index, piece, cells, model.n, plackett))
     cert = MSECertification(model, dec, tuple(c for c, _, _ in scored), tuple(e for _, e, _ in scored),
                             tuple(m for _, _, m in scored), tuple(unsplit), time.perf_counter() - start)
     if cert.complete:

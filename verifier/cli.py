@@ -135,7 +135,7 @@ def _certify(args) -> Outcome:
     max_seconds, note = _budget(args, m)
     if m.task.outputs_value:
         return _certify_median(certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
-                                       certificate=args.certificate), note)
+                                       certificate=args.certificate, plackett=args.plackett), note)
     workers = default_workers() if args.workers is None else args.workers
     cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
                    workers=workers, scheduler=args.scheduler, keep=m.n == 2, certificate=args.certificate,
@@ -205,7 +205,8 @@ def interval(value) -> dict:
 def _certify_median(cert, note: str | None) -> Outcome:
     """``certify`` on a median model: the MSE and RMSE as intervals."""
     m, mse, rmse = cert.model, cert.mse, cert.rmse
-    kind = "certified" if cert.certified else "ESTIMATED (not certified: some cone measures have no enclosure)"
+    kind = "certified" if cert.certified else ("ESTIMATED (not certified: some cone measures have no enclosure;"
+                                               " --plackett certifies dimensions 4 and 5)")
     data = {"model": m.name, "task": m.task.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
             "mse": interval(mse), "rmse": interval(rmse), "certified": cert.certified,
             "complete": cert.complete, "stop_reason": cert.stop_reason,

@@ -221,14 +221,14 @@ def _combine(terms: Sequence[tuple[Measure, flint.arb]]) -> Expectation:
             w = float(weight.mid())
             guess += w * m.estimate
             variance += (w * m.stderr) ** 2
-    lo, hi = _enclosure(total)
-    lo = max(lo, Fraction(0))  # every moment assembled here is an expectation of a square: >= 0
+    lo, hi = _enclosure(total)  # the certified part alone may be negative: ridge weights have signs
     point = float(total.mid()) + guess
-    if certified:
-        return Expectation(lo, max(hi, lo), True, point)
-    stderr = math.sqrt(variance)
-    return Expectation(max(lo + Fraction(guess - _Z_INTERVAL * stderr), Fraction(0)),
-                       max(hi + Fraction(guess + _Z_INTERVAL * stderr), Fraction(0)), False, point, stderr)
+    stderr = math.sqrt(variance) if not certified else None
+    if not certified:
+        lo += Fraction(guess - _Z_INTERVAL * stderr)
+        hi += Fraction(guess + _Z_INTERVAL * stderr)
+    lo = max(lo, Fraction(0))  # every moment assembled here is an expectation of a square: >= 0
+    return Expectation(lo, max(hi, lo), certified, point, stderr)
 
 
 def quadratic_moment(rows: Sequence[Sequence], n: int, form: Sequence, *, faces: ConeFaces | None = None,

@@ -735,7 +735,9 @@ class _Checker:
             at = f"{where}.outcomes[{j}]"
             item = self.attempt(OUTCOMES, self.check_median_cone, at, stored[j], cell, rows, form) \
                 if j < len(stored) else _MISSING
-            faces = cone_faces(rows, n, facets=False)
+            stored_measure = item["measure"] if item is not _MISSING and isinstance(item["measure"], dict) else {}
+            plackett = str(stored_measure.get("method", "")).startswith("plackett")
+            faces = cone_faces(rows, n, facets=False, plackett=plackett)
             contribution = quadratic_moment(rows, n, form, faces=faces)
             if item is not _MISSING:
                 if not _same(item["measure"], _as_json(measure_json(faces.measure))):
