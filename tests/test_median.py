@@ -173,3 +173,16 @@ def test_other_commands_on_a_median_model(tmp_path, capsys):
     assert "one output, nothing to permute" in capsys.readouterr().out
     assert cli.main(["surprise", str(path)]) == 2
     assert "scored by its squared error" in capsys.readouterr().err
+
+
+def test_claims_about_median_models_and_the_zoo(tmp_path):
+    from verifier.present.claims import check_claims, load_claims
+
+    path = save_json(running_sum(2, Fraction(1, 2)), tmp_path / "sum2.json")
+    (tmp_path / "claims.toml").write_text(
+        f'[[claim]]\nid = "exact"\nmodel = "{path}"\nquantity = "certified_rmse"\nexpected = 0\ntolerance = 0.0005\n'
+        f'[[claim]]\nid = "wrong"\nmodel = "{path}"\nquantity = "certified_mse"\nexpected = 0.1\ntolerance = 0.01\n'
+        '[[claim]]\nid = "zoo"\nmodel = "-"\nquantity = "zoo_sizes"\noptions = { task = "median" }\n'
+        'expected = "hidden 2,4,8,16,32; seq_len 2,3,5,10"\n')
+    verdicts = {r.claim.id: r.verdict for r in check_claims(load_claims(tmp_path / "claims.toml"))}
+    assert verdicts == {"exact": "pass", "wrong": "fail", "zoo": "pass"}

@@ -13,7 +13,9 @@ Verdicts:
 * a certified interval passes when it lies inside ``[expected - tol, expected + tol]``;
 * an estimate (sampling: its 95% Wilson interval) passes when its interval meets that band;
 * an exact number passes when it is within the tolerance; texts and booleans must be equal;
-* a model whose weights cannot be loaded (:class:`LoadError`) makes the claim ``skipped``.
+* a model whose weights cannot be loaded (:class:`LoadError`) makes the claim ``skipped``;
+* ``model = "-"``: a claim about the zoo itself (its families, sizes, checkpoints, task
+  definitions), measured without a model.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from typing import Callable
 from ..certify import Certification, certify
 from ..errors import LoadError, VerifierError
 from ..exact import exact_rational, rational_str
-from ..models.loading import algzoo_dir, load_model
+from ..models.handcrafted import KNOWN_LENGTHS
+from ..models.loading import ZOO_CHECKPOINTS, ZOO_SEEDS, ZOO_SIZES, algzoo_dir, load_model
+from ..models.tasks import TASKS
 from ..measure import Measure
 from ..models.model import Model
 from ..models.weightfile import read_limited
@@ -46,6 +50,7 @@ MAX_CLAIMS_BYTES = 1 << 20  # the post's claims file is 10 KB
 # proofs/claims.toml, reached through the package's data/claims.toml (a symlink in the source
 # tree, a copy in an installed wheel), so `verifier claims` works in both.
 DEFAULT_CLAIMS = Path(__file__).parent.parent / "data" / "claims.toml"
+NO_MODEL = "-"  # a claim about the zoo itself, not about one model
 CLAIM_KEYS = {"id", "model", "quantity", "expected", "label", "tolerance", "relative_tolerance", "options", "words", "source"}
 
 
@@ -81,6 +86,35 @@ def _w_hi_values(model: Model) -> str:
     return "(" + " ; ".join(rational_str(row[0]) for row in standardize(model).model.w_hi) + ")"
 
 
+def _interval(e) -> Measure:
+    """An expectation (MSE, RMSE) as a Measure-shaped interval, so verdicts treat it like the others."""
+    return Measure(e.lo, e.hi, e.certified, "gaussian-moments", e.estimate, e.stderr)
+
+
+def _zoo_sizes(_model, task: str) -> str:
+    hidden, lengths = ZOO_SIZES[task]
+    return f"hidden {','.join(map(str, hidden))}; seq_len {','.join(map(str, lengths))}"
+
+
+def _ranked(inputs) -> list[int]:
+    """Positions of ``inputs`` (exact numbers) from smallest to largest."""
+    values = [exact_rational(v) for v in inputs]
+    return sorted(range(len(values)), key=values.__getitem__)
+
+
+def _task_target(_model, task: str, inputs: list) -> int:
+    """The position the task asks for on ``inputs``, computed exactly."""
+    order = _ranked(inputs)
+    return order[len(order) - 1 - TASKS[task].above(len(order))]
+
+
+def _median_value(_model, inputs: list) -> Fraction:
+    """The median of ``inputs`` exactly (the mean of the middle two for an even count)."""
+    values = sorted(exact_rational(v) for v in inputs)
+    middle = values[(len(values) - 1) // 2: len(values) // 2 + 1]
+    return sum(middle, Fraction(0)) / len(middle)
+
+
 def _weights_text(model: Model) -> str:
     """The exact weights as text: ``W_hi (1 ; -1) W_hh (...) W_oh (...)``, rows separated by ``;``."""
     parts = []
@@ -95,6 +129,17 @@ QUANTITIES: dict[str, Callable[..., object]] = {
     "weights": _weights_text,
     "certified_accuracy": lambda m: _certification(m).accuracy,
     "certified_error_rate": lambda m: _certification(m).error_rate,
+    "certified_mse": lambda m: _interval(_certification(m).mse),
+    "certified_rmse": lambda m: _interval(_certification(m).rmse),
+    "sequence_length": lambda m: m.n,
+    "task": lambda m: m.task.name,
+    "zoo_families": lambda m: ", ".join(ZOO_SIZES),
+    "zoo_sizes": _zoo_sizes,
+    "zoo_checkpoints": lambda m: ", ".join(map(str, ZOO_CHECKPOINTS)),
+    "zoo_seeds": lambda m: ", ".join(map(str, ZOO_SEEDS)),
+    "handcrafted_lengths": lambda m: ", ".join(map(str, KNOWN_LENGTHS)),
+    "task_target": _task_target,
+    "median_value": _median_value,
     "sampled_accuracy": _sampled_accuracy,
     "standardized_w_hi": _w_hi_values,
     "standardized_w_hh_pattern": lambda m: pattern_text(standardize(m).sign_pattern(), "w_hh"),
@@ -300,7 +345,9 @@ def check_claims(claims: tuple[Claim, ...]) -> tuple[ClaimResult, ...]:
     models: dict[str, Model | LoadError] = {}
     results = []
     for claim in claims:
-        if claim.model not in models:
+        if claim.model == NO_MODEL:
+            models[claim.model] = None
+        elif claim.model not in models:
             try:
                 models[claim.model] = load_model(claim.model)
             except LoadError as e:
