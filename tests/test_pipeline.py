@@ -116,3 +116,24 @@ def test_decompose_walk_is_unchanged_by_resuming_subtrees():
     serial = decompose(model)
     parallel = certify(model, workers=2)
     assert parallel.decomposition.pieces == serial.pieces
+
+
+def test_models_too_big_to_enumerate_get_a_default_budget(m1610_path, monkeypatch, capsys):
+    """Issue 13: commands given no budget on M16,10 run with a stated default one."""
+    from verifier import cli, resources
+    monkeypatch.setattr(resources, "DEFAULT_SECONDS", 1.0)
+    start = time.perf_counter()
+    assert cli.main(["decompose", str(m1610_path), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert time.perf_counter() - start < 15 and not data["complete"] and "time budget" in data["stop_reason"]
+    assert cli.main(["certify", str(m1610_path), "--workers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "default budget of 1 s" in out and "PARTIAL" in out
+
+
+def test_the_memory_guard_stops_a_walk_cleanly(monkeypatch):
+    monkeypatch.setenv("VERIFIER_MAX_MEMORY_MB", "1")   # any process is above 1 MB
+    dec = decompose(gaussian_model(10, 3, 0))
+    assert not dec.complete and "memory limit" in dec.stop_reason
+    part = certify(gaussian_model(10, 3, 0), keep=False)
+    assert not part.complete and "memory limit" in part.stop_reason and part.accuracy.hi == 1
