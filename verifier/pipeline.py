@@ -40,6 +40,7 @@ from .models.tasks import OrderCell
 from .resources import MemoryGuard
 
 FRONTIER_DEPTH = 6          # a parallel run hands out the cones 6 splits down (up to 64 subtrees)
+CONNECT_SECONDS = 10        # how long to wait for a dask scheduler
 GRACE_SECONDS = 1.0         # how long after the deadline the pipeline waits for a worker's answer
 _Z = 4                      # an estimate's interval is +-4 standard errors (as in the measure module)
 
@@ -338,12 +339,15 @@ class _Dask:
     shared_disk = False
 
     def __init__(self, address):
+        from .errors import VerifierError
         try:
             from distributed import Client
         except ImportError:
-            from .errors import VerifierError
             raise VerifierError("--scheduler needs dask.distributed: pip install 'verifier[distributed]'") from None
-        self.client = address if not isinstance(address, str) else Client(address)
+        try:
+            self.client = address if not isinstance(address, str) else Client(address, timeout=CONNECT_SECONDS)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise VerifierError(f"cannot reach the dask scheduler at {address} ({type(e).__name__}: {e})") from None
         self.own = isinstance(address, str)
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         self.results: queue.Queue = queue.Queue()
