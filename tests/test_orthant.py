@@ -108,5 +108,5 @@ def test_thin_cone_is_a_finite_enclosure_never_nan():
     # as eps -> 0 the first two constraints coincide: the 3-D orthant of (X, Y, W) is the limit
     limit = orthant_probability(matrix([[1, Fraction(1, 3), 0], [Fraction(1, 3), 1, Fraction(1, 4)], [0, Fraction(1, 4), 1]]))
     lim_lo, lim_hi = arb_bounds(limit.enclosure)
-    assert value.split and 0 <= lo <= hi <= 1 and hi - lo < 1e-6
+    assert value.split and 0 <= lo <= hi <= 1 and hi - lo < 1e-11
     assert lo - Fraction(1, 10**3) <= lim_lo and lim_hi <= hi + Fraction(1, 10**3)  # P_4 -> P_3 as eps -> 0

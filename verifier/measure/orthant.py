@@ -25,7 +25,8 @@ Thin cones: the integral then runs over ``[0, 1 - delta]`` only. On the last str
 term's ``r phi2(t r)`` integrates in closed form to ``(asin r - asin((1 - delta) r)) / (2 pi)``
 and its ``P_{k-2}`` is enclosed by evaluating it on the real interval ``[1 - delta, 1]``
 (arcsines clamped to their domain, ``[0, 1]`` if that fails). The path is split at
-``delta = 2^-40`` at once when ``R``'s smallest eigenvalue is below ``2^-20``, or after the
+``delta = 2^-40`` (shorter, at higher precision, when a pair has ``|r_ij|`` within ``2^-30`` of
+1) at once when ``R``'s smallest eigenvalue is below ``2^-20``, or after the
 whole path failed within its evaluation budget (the per-cone work limit). If that fails too,
 the last resort is ``[0, min over 3-coordinate marginals P_3(R_S)]`` (dropping constraints
 can only grow the orthant), intersected with the whole path bounded as a tail. Every
@@ -52,7 +53,7 @@ import flint
 MAX_DIMENSION = 5
 _DEFAULT_PREC = 64
 _THIN = 2.0**-20  # smallest eigenvalue of R below this: split the path at once
-_DELTA = Fraction(1, 2**40)  # the bounded last stretch of a split path
+_MAX_EXTRA_BITS = 60  # a split path stops at most 2^-100 before its end
 _EVAL_LIMIT = 20000  # integrand evaluations per attempt (the per-cone work limit)
 _ACCEPT = 2.0**-40  # an integral's radius up to which it is kept (else the next, shorter path)
 
@@ -70,15 +71,32 @@ def orthant_probability(cov: flint.fmpq_mat, *, prec_bits: int = _DEFAULT_PREC) 
     k = cov.nrows()
     if cov.ncols() != k or k > MAX_DIMENSION:
         raise ValueError(f"need a square covariance of size <= {MAX_DIMENSION}, got {k} x {cov.ncols()}")
+    delta, extra = _split_point(cov)
     saved = flint.ctx.prec
-    flint.ctx.prec = prec_bits
+    flint.ctx.prec = prec_bits + extra
     try:
         corr = _correlations(cov)
         if k <= 3:
             return OrthantValue(_closed_form(corr, list(range(k))), False)
-        return _plackett(cov, corr, prec_bits)
+        return _plackett(cov, corr, prec_bits, delta)
     finally:
         flint.ctx.prec = saved
+
+
+def _split_point(cov: flint.fmpq_mat) -> tuple[Fraction, int]:
+    """Where a split path stops, ``1 - delta``, and the extra bits of precision that needs.
+
+    ``delta = 2^-40``, but smaller when some pair has ``1 - r_ij^2`` below ``2^-30``: then
+    ``phi2(t r_ij)`` is nearly singular at t = 1 and the bounded last stretch must be shorter
+    (``(asin r - asin((1 - delta) r)) / (2 pi)`` is about ``sqrt(2 delta) / (2 pi)`` as r -> 1).
+    """
+    k = cov.nrows()
+    gap = min((1 - cov[i, j] ** 2 / (cov[i, i] * cov[j, j]) for i, j in itertools.combinations(range(k), 2)),
+              default=flint.fmpq(1))
+    extra = 0
+    if gap < flint.fmpq(1, 2**30):
+        extra = min(int(gap.q).bit_length() - int(gap.p).bit_length() - 30, _MAX_EXTRA_BITS)
+    return Fraction(1, 2 ** (40 + extra)), extra
 
 
 def parity_orthant(cov: flint.fmpq_mat, *, prec_bits: int = _DEFAULT_PREC) -> flint.arb:
@@ -142,7 +160,7 @@ def _closed_form(corr, coords) -> flint.arb:
 # --- the Plackett integral ----------------------------------------------------------------------
 
 
-def _plackett(cov: flint.fmpq_mat, corr, prec_bits: int) -> OrthantValue:
+def _plackett(cov: flint.fmpq_mat, corr, prec_bits: int, split: Fraction) -> OrthantValue:
     """``2^-k + int_0^1 sum_{i<j} r_ij phi2(t r_ij) P_{k-2}(C_ij(t)) dt``, with a split path if needed."""
     k = cov.nrows()
     terms = []
@@ -182,7 +200,7 @@ def _plackett(cov: flint.fmpq_mat, corr, prec_bits: int) -> OrthantValue:
         return total
 
     tol = flint.arb(2) ** -(prec_bits - 12)
-    attempts = (_DELTA,) if _smallest_eigenvalue(corr) < _THIN else (Fraction(0), _DELTA)
+    attempts = (split,) if _smallest_eigenvalue(corr) < _THIN else (Fraction(0), split)
     for delta in attempts:
         end = 1 - _arb(flint.fmpq(delta.numerator, delta.denominator))
         body = flint.acb.integral(integrand, 0, end, abs_tol=tol, rel_tol=tol, eval_limit=_EVAL_LIMIT)
