@@ -139,3 +139,14 @@ def test_the_memory_guard_stops_a_walk_cleanly(monkeypatch):
     part = certify(gaussian_model(10, 3, 0), keep=False)
     assert not part.complete and "memory limit" in part.stop_reason
     assert part.accuracy.lo <= full.accuracy.lo and full.accuracy.hi <= part.accuracy.hi
+
+
+def test_certify_command_loads_no_slow_libraries():
+    """Start-up: `verifier certify` of a small model imports none of scipy, sympy, networkx, matplotlib."""
+    import subprocess
+    import sys
+    code = ("import sys; from verifier import cli; cli.main(['certify', 'handcrafted:2']); "
+            "print(sorted(m for m in ('scipy', 'sympy', 'networkx', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
+    assert out.strip().splitlines()[-1] == "[]"

@@ -115,7 +115,7 @@ def _estimate(args) -> Outcome:
 
 
 def _add_estimate(sub):
-    from .estimate.api import METHODS
+    from .estimate import METHODS
 
     p = sub.add_parser("estimate", help="estimate accuracy within a time budget (sampling and structured estimators)")
     p.add_argument("model", help="model spec")

@@ -31,11 +31,10 @@ import numpy as np
 
 from ..errors import VerifierError
 from ..coerce import as_model
-from . import branching, conditional, moment_propagation, monte_carlo, stratified
+from . import METHODS, branching, conditional, moment_propagation, monte_carlo, stratified
 from .kernel import Weights
 from .runner import Tally, sample_until
 
-METHODS = ("auto", "sampling", "branching", "stratified", "conditional", "moments")
 MAX_SECONDS = 86_400.0
 FACTORS = (2, 2)  # branchings at the last positions, measured best on M16,10 (benchmarks/results/estimate.txt)
 MOMENT_COMPONENTS = 64
