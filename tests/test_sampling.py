@@ -164,7 +164,7 @@ def test_sampling_arguments_are_checked():
         estimate_accuracy(PERFECT, 10, seed=-1)
     with pytest.raises(VerifierError, match="number of samples must be at most"):
         estimate_accuracy(PERFECT, 10**13)
-    long = Model.from_arrays([[1]], [[1]], [[i] for i in range(3000)])  # batches shrink with n: bounded memory
+    long = Model.from_arrays([[1]], [[1]], [[i] for i in range(1000)])  # batches shrink with n: bounded memory
     assert estimate_accuracy(long, 40, seed=1, batch=1 << 30).n == 40
 
 

@@ -146,12 +146,10 @@ def load_pth(path: str | os.PathLike, task: str | None = None, name: str | None 
     one-output model's sequence length (``median_D_N_...pth``)."""
     path = Path(path)
     guessed = None if task else task_from_filename(path.name)
-    model = model_from_state_dict(read_state_dict(path), task=task or guessed, name=name or path.stem,
-                                  seq_len=seq_len or seq_len_from_filename(path.name))
-    if task:
-        return model
-    source = f"from the file name {path.name}" if guessed else "from the output size (the file names none)"
-    return dataclasses.replace(model, task_source=printable_name(source))
+    source = "" if task else f"from the file name {path.name}" if guessed else \
+        "from the output size (the file names none)"
+    return model_from_state_dict(read_state_dict(path), task=task or guessed, name=name or path.stem,
+                                 seq_len=seq_len or seq_len_from_filename(path.name), task_source=printable_name(source))
 
 
 def task_from_filename(filename: str) -> str | None:
@@ -177,7 +175,7 @@ def seq_len_from_filename(filename: str) -> int | None:
 
 
 def model_from_state_dict(state: Mapping, *, task: str | None = None, name: str = "model",
-                          seq_len: int | None = None) -> Model:
+                          seq_len: int | None = None, task_source: str = "") -> Model:
     """A model from a bias-free RNN state_dict: exactly the keys ``STATE_DICT_KEYS``, finite floats.
 
     Without a ``task`` the output size decides: one row in ``linear.weight`` is AlgZoo's
@@ -211,7 +209,8 @@ def model_from_state_dict(state: Mapping, *, task: str | None = None, name: str 
                             " (median_D_N_1073741824_SEED.pth) or give it (seq_len=N, --seq-len N)")
     else:
         seq_len = None  # one logit per position: the weights say it
-    return Model.from_arrays(w_ih, w_hh, w_lin, task=task, name=name, precision=precision, seq_len=seq_len)
+    return Model.from_arrays(w_ih, w_hh, w_lin, task=task, name=name, precision=precision, seq_len=seq_len,
+                             task_source=task_source)
 
 
 def model_from_module(module, *, task: str | None = None, name: str | None = None,
