@@ -186,3 +186,13 @@ def test_claims_about_median_models_and_the_zoo(tmp_path):
         'expected = "hidden 2,4,8,16,32; seq_len 2,3,5,10"\n')
     verdicts = {r.claim.id: r.verdict for r in check_claims(load_claims(tmp_path / "claims.toml"))}
     assert verdicts == {"exact": "pass", "wrong": "fail", "zoo": "pass"}
+
+
+def test_n5_certified_when_the_cones_are_order_and_sign_cones():
+    """y = ReLU(x_4): every cone is cut by x_i >= x_j and x_4 >= 0 rows only, so its measure is an exact
+    order-cell count and its ridges have dimension <= 3: the n = 5 MSE is certified without Plackett."""
+    model = Model.from_arrays([[1]], [[0]], [[1]], task="median", seq_len=5, name="relu_last")
+    cert = certify(model)
+    assert cert.certified and cert.complete and cert.mse.width < Fraction(1, 10**30)
+    est = estimate_mse(model, 200_000, seed=3)
+    assert abs(float(cert.mse.lo) - est.mse) <= 4 * est.stderr
