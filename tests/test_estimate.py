@@ -197,3 +197,11 @@ def test_one_input_falls_back_to_sampling():
     for method in ("branching", "conditional", "stratified"):
         e = estimate(model, seconds=0.05, method=method)
         assert e.method == "sampling" and e.accuracy == 1.0
+
+
+def test_first_max_at_is_argmax_with_ties():
+    rng = np.random.default_rng(0)
+    logits = rng.integers(-2, 3, size=(5, 4000)).astype(np.float32)  # many exact ties
+    logits[:, :50] = 0
+    position = rng.integers(0, 5, size=4000)
+    assert np.array_equal(kernel.first_max_at(logits, position), logits.argmax(axis=0) == position)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtri
 
-from .kernel import Weights, run
+from .kernel import Weights, first_max_at, run
 
 
 def stratified_normals(rng: np.random.Generator, k: int, rows: int, dtype) -> np.ndarray:
@@ -58,13 +58,12 @@ def batch(w: Weights, factors: tuple[int, ...] = (2, 2)):
             if k < m - 1:
                 top_pos, top_val = _insert(top_pos, top_val, x, n - m + k)
             rows *= b
-        pred = (w.w_oh @ h).argmax(axis=0)
         z = x.reshape(-1)
         up_val = np.tile(top_val[above - 1], factors[-1]) if above else np.inf
         up_pos = np.tile(top_pos[above - 1], factors[-1]) if above else -1
         lo_val, lo_pos = np.tile(top_val[above], factors[-1]), np.tile(top_pos[above], factors[-1])
         target = np.where(z > up_val, up_pos, np.where(z > lo_val, n - 1, lo_pos))
-        return (pred == target).reshape(-1, size).mean(axis=0)
+        return first_max_at(w.w_oh @ h, target).reshape(-1, size).mean(axis=0)
 
     return draw
 

@@ -61,10 +61,25 @@ def run(w: Weights, xt: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
     return h
 
 
+def first_max_at(logits: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Is ``position`` (M,) the first maximal row of ``logits`` (n, M), column by column?
+
+    ``logits.argmax(axis=0) == position``, about 3x faster: numpy's argmax along a short first
+    axis is slow, a maximum along it is not. Only columns whose maximum is attained more than
+    once (exact ties) go through argmax, so the first-index rule holds exactly.
+    """
+    top = logits == logits.max(axis=0)
+    hit = top[position, np.arange(logits.shape[1])]
+    tied = np.flatnonzero(hit & (top.sum(axis=0) > 1))
+    if len(tied):
+        hit[tied] = logits[:, tied].argmax(axis=0) == position[tied]
+    return hit
+
+
 def correct(w: Weights, x: np.ndarray) -> np.ndarray:
     """Right answers for a batch of inputs ``x`` (M, n)."""
     x = np.asarray(x, dtype=w.dtype)
-    return (w.w_oh @ run(w, np.ascontiguousarray(x.T))).argmax(axis=0) == target(x, w.above)
+    return first_max_at(w.w_oh @ run(w, np.ascontiguousarray(x.T)), target(x, w.above))
 
 
 def target(x: np.ndarray, above: int) -> np.ndarray:
