@@ -125,16 +125,21 @@ def circle_probe(model, circles: int, grid: int) -> dict:
             "efficiency bound vs sampling (1 forward per piece)": p * (1 - p) / (var * mean_pieces)}
 
 
-def run_model(model, budgets, methods, reps, ref_seconds, tag) -> dict:
-    """References A, B and every method at every budget on one model."""
-    refs = [estimate(model, seconds=ref_seconds, method="branching", seed=seed, dtype="float32")
-            for seed in (10_001, 10_002)]
+def run_model(model, budgets, methods, reps, ref_seconds, tag, index) -> dict:
+    """References A, B and every method at every budget on one model (number ``index``).
+
+    Every estimate has its own seed: shared seeds would give the copies (nearly the same function)
+    the same inputs, correlating their errors and making the average over copies far noisier.
+    """
+    refs = [estimate(model, seconds=ref_seconds, method="branching", seed=1_000_000 + 2 * index + k, dtype="float32")
+            for k in (0, 1)]
     rows = []
-    for budget in budgets:
+    for b, budget in enumerate(budgets):
         for rep in range(reps(budget)):
             for method in methods:
-                e = estimate(model, seconds=budget, method=method, seed=100 * rep + 7, dtype="float32")
-                rows.append({"budget": budget, "method": method, "rep": rep, "accuracy": e.accuracy,
+                seed = ((index * len(budgets) + b) * 8 + rep) * len(methods) + methods.index(method)
+                e = estimate(model, seconds=budget, method=method, seed=seed, dtype="float32")
+                rows.append({"budget": budget, "method": method, "rep": rep, "seed": seed, "accuracy": e.accuracy,
                              "stderr": e.stderr, "seconds": e.seconds, "forward_passes": e.forward_passes})
     det = estimate(model, method="moments")
     log(f"{tag}: refs {refs[0].accuracy:.5f} {refs[1].accuracy:.5f}, moments {det.accuracy:.4f} ({det.seconds:.2f} s)")
@@ -235,7 +240,7 @@ def stand_ins_only(budgets, ref_seconds, out, lines) -> int:
         log("no trained_16_10*.json in verifier/data")
         return 1
     reps = lambda b: 4 if b <= 0.3 else 1  # noqa: E731
-    runs = [run_model(load_model(p), budgets, METHODS, reps, ref_seconds, p.name) for p in paths]
+    runs = [run_model(load_model(p), budgets, METHODS, reps, ref_seconds, p.name, 1000 + i) for i, p in enumerate(paths)]
     table, det = summarize(runs, budgets, METHODS)
     rate = estimate(load_model(paths[0]), seconds=2.0, method="sampling", dtype="float32")
     text = "\n".join(lines + ["", f"trained d=16, n=10 stand-ins ({', '.join(p.name for p in paths)}), each as one model:",
@@ -284,9 +289,10 @@ def main(argv=None) -> int:
     reps = (lambda b: 1) if args.quick else (lambda b: 4 if b <= 0.3 else 1)
     runs = []
     for i, model in enumerate(perturb(parent, args.sigma, copies, args.seed, prefix="M16_10")):
-        runs.append(run_model(model, budgets, METHODS, reps, ref_seconds, f"copy {i}"))
+        runs.append(run_model(model, budgets, METHODS, reps, ref_seconds, f"copy {i}", i))
     extra = sorted((REPO / "verifier" / "data").glob("trained_16_10*.json"))
-    extra_runs = [run_model(load_model(p), budgets, METHODS, reps, ref_seconds, p.name) for p in extra]
+    extra_runs = [run_model(load_model(p), budgets, METHODS, reps, ref_seconds, p.name, 1000 + i)
+                  for i, p in enumerate(extra)]
     table, det = summarize(runs, budgets, METHODS)
     rate = speed["fast forward float32 (estimate --method sampling)"]
     accs = [np.mean([r["accuracy"] for r in run["refs"]]) for run in runs]
