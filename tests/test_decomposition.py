@@ -324,3 +324,18 @@ def test_cli_decompose_json(tmp_path, capsys):
     assert not data["complete"] and data["piece_count"] == 1 and data["unresolved"] >= 1
     assert cli.main(["decompose", str(path), "--max-pieces", "-3"]) == 2
     assert "max_pieces" in capsys.readouterr().err
+
+
+def test_python_api_refuses_models_beyond_the_exact_limits():
+    """decompose() and certify() refuse n > 64 before building any d x n map (not only the CLI)."""
+    import time
+
+    from verifier import certify
+    from verifier.errors import LoadError
+
+    model = gaussian_model(2, 100, 0)
+    for run in (decompose, certify):
+        start = time.perf_counter()
+        with pytest.raises(LoadError, match=r"too large for exact verification.*n <= 64"):
+            run(model, max_seconds=5)
+        assert time.perf_counter() - start < 2

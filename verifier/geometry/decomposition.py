@@ -48,7 +48,7 @@ from .cones import cone, generators, half_space, interior_point, minimized_rows
 from ..errors import VerifierError
 from ..exact import Matrix
 from ..coerce import as_model
-from ..models.model import Model
+from ..models.model import Model, check_size
 from ..resources import MemoryGuard
 
 Pattern = tuple[tuple[bool, ...], ...]
@@ -238,6 +238,7 @@ def walk(model: Model, start: Unresolved | None = None, *, stop: Callable[[float
     ``max_depth``: cones below this many splits are yielded as :class:`Unresolved` too (the
     subtrees a parallel run hands out).
     """
+    check_size(model.d, model.n, exact=True, what=model.name)  # before the d x n input maps are built
     maps = _Maps(model)
     n, d = maps.n, maps.d
     if start is None:
