@@ -47,7 +47,6 @@ import itertools
 import json
 import time
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
 from typing import Sequence
@@ -59,7 +58,7 @@ from ..measure import Measure, cone_measure
 from ..measure.moments import Expectation, cone_faces, quadratic_moment, square_root, sum_expectations, widened
 from ..models.model import Model, check_size
 from ..models.tasks import MedianCell, get_task, median_cells
-from ..models.weightfile import model_from_json, model_to_json, read_limited
+from ..models.weightfile import model_from_json, model_to_json, read_limited, strict_json
 
 FORMAT = "verifier-certificate"
 VERSION = 1
@@ -361,26 +360,9 @@ class _Malformed(Exception):
         self.where, self.message = where, message
 
 
-def _no_duplicates(pairs):
-    out = {}
-    for key, value in pairs:
-        if key in out:
-            raise ValueError(f"duplicate key {key!r}")
-        out[key] = value
-    return out
-
-
-def _reject_constant(token):
-    raise ValueError(f"non-finite number {token}")
-
-
-def _parse(text: str | bytes):
-    return json.loads(text, parse_float=Decimal, parse_constant=_reject_constant, object_pairs_hook=_no_duplicates)
-
-
 def _as_json(value):
     """A JSON value as the checker reads it from a file (floats as Decimals)."""
-    return _parse(json.dumps(value, allow_nan=False))
+    return strict_json(json.dumps(value, allow_nan=False))
 
 
 def _object(value, keys: Sequence[str], where: str) -> dict:
@@ -863,7 +845,7 @@ def check_certificate(doc_or_path) -> CheckReport:
     if isinstance(doc_or_path, (str, Path)):
         raw = read_limited(Path(doc_or_path), limit=MAX_FILE_BYTES, what="a certificate")
         try:
-            doc = _parse(raw)
+            doc = strict_json(raw)
         except (ValueError, UnicodeDecodeError, RecursionError) as e:
             return CheckReport(False, (Failure(STRUCTURE, "", f"not valid JSON ({e})"),), {},
                                time.perf_counter() - start)
