@@ -38,7 +38,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from verifier.estimate import branching, conditional, kernel, monte_carlo, stratified  # noqa: E402
+from verifier.estimate import branching, conditional, kernel, stratified  # noqa: E402
 from verifier.estimate.api import estimate  # noqa: E402
 from verifier.estimate.sampling import correct, estimate_accuracy  # noqa: E402
 from verifier.models.loading import load_model  # noqa: E402

@@ -102,7 +102,7 @@ def main() -> None:
     print("\n1. one simplicial cone (an orthant probability), certified by Plackett's integral at 64 bits")
     print(f"{'cones':<28}{'k':>3}{'n':>5}{'median s':>10}{'mean s':>9}{'max s':>8}{'cones/s':>9}"
           f"{'median width':>14}{'max width':>11}{'thin':>6}{'thin max width':>16}")
-    rows = [(f"random integer rays", k, [random_simplex(k, rng) for _ in range(args.samples)]) for k in (4, 5)]
+    rows = [("random integer rays", k, [random_simplex(k, rng) for _ in range(args.samples)]) for k in (4, 5)]
     real = list(model_simplices("trained:6:4"))
     rows.append(("trained:6:4 (sampled)", 4, rng.sample(real, min(args.samples, len(real)))))
     mean_real = None

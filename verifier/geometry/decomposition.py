@@ -240,7 +240,7 @@ def walk(model: Model, start: Unresolved | None = None, *, stop: Callable[[float
     """
     check_size(model.d, model.n, exact=True, what=model.name)  # before the d x n input maps are built
     maps = _Maps(model)
-    n, d = maps.n, maps.d
+    n = maps.n
     if start is None:
         start = Unresolved((), 0, 0, ())
     step, neuron = start.step, start.neuron

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import sympy
 
-from ..certify import Certification
 from ..coerce import as_certification
 from ..geometry.decomposition import delta_forms
 from ..errors import VerifierError
