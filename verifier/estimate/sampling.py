@@ -27,6 +27,7 @@ import math
 import time
 from dataclasses import dataclass
 from functools import reduce
+from typing import Iterator
 
 import flint
 import numpy as np
@@ -210,27 +211,34 @@ def estimate_accuracy(model, n_samples: int, *, seed: int = 0, dtype: str = "flo
         raise VerifierError(f"{model.name} is a {model.task.name} model, scored by squared error, not accuracy")
     if n_samples < 1:
         raise VerifierError(f"number of samples must be positive, got {n_samples}")
-    ftype = _dtype(dtype)
-    batch = _checked_batch(model, n_samples, seed, batch)
-    rng = np.random.default_rng(seed)
     hits = float_decided = 0
     exact_seconds = 0.0
     start = time.perf_counter()
+    for x in _input_batches(model, n_samples, seed, dtype, batch, progress):
+        exact_start = time.perf_counter()
+        float_seconds = exact_start - start - exact_seconds  # the work outside exact re-evaluation
+        ok, left = _decide(model, x, dtype, exact_start + EXACT_SECONDS + EXACT_RATIO * float_seconds
+                           - exact_seconds)
+        exact_seconds += time.perf_counter() - exact_start
+        hits += int(np.count_nonzero(ok))
+        float_decided += left
+    return SampleEstimate(n_samples, hits, seed, dtype, time.perf_counter() - start, float_decided)
+
+
+def _input_batches(model: Model, n_samples: int, seed: int, dtype: str, batch: int,
+                   progress: bool) -> Iterator[np.ndarray]:
+    """The sampled inputs, batch after batch: float64 draws from ``default_rng(seed)`` cast to
+    ``dtype``, the same stream whatever the batch size (shrunk to ``MAX_BATCH_VALUES`` numbers)."""
+    ftype = _dtype(dtype)
+    batch = _checked_batch(model, n_samples, seed, batch)
+    rng = np.random.default_rng(seed)
     with tqdm(total=n_samples, disable=not progress, unit="seq", unit_scale=True, desc="sampling") as bar:
         done = 0
         while done < n_samples:
             size = min(batch, n_samples - done)
-            x = rng.standard_normal((size, model.n)).astype(ftype)
-            exact_start = time.perf_counter()
-            float_seconds = exact_start - start - exact_seconds  # the work outside exact re-evaluation
-            ok, left = _decide(model, x, dtype, exact_start + EXACT_SECONDS + EXACT_RATIO * float_seconds
-                               - exact_seconds)
-            exact_seconds += time.perf_counter() - exact_start
-            hits += int(np.count_nonzero(ok))
-            float_decided += left
+            yield rng.standard_normal((size, model.n)).astype(ftype)
             done += size
             bar.update(size)
-    return SampleEstimate(n_samples, hits, seed, dtype, time.perf_counter() - start, float_decided)
 
 
 @dataclass(frozen=True)
@@ -276,24 +284,16 @@ def estimate_mse(model, n_samples: int, *, seed: int = 0, dtype: str = "float64"
         raise VerifierError(f"{model.name} is a {model.task.name} model, scored by accuracy: use estimate_accuracy")
     if n_samples < 2:
         raise VerifierError(f"need at least 2 samples for a standard error, got {n_samples}")
-    ftype = _dtype(dtype)
-    batch = _checked_batch(model, n_samples, seed, batch)
-    rng = np.random.default_rng(seed)
     total = total_sq = 0.0
     start = time.perf_counter()
-    with tqdm(total=n_samples, disable=not progress, unit="seq", unit_scale=True, desc="sampling") as bar:
-        done = 0
-        while done < n_samples:
-            size = min(batch, n_samples - done)
-            x = rng.standard_normal((size, model.n)).astype(ftype)
-            errors = (forward(model, x, dtype)[:, 0].astype(np.float64) - model.task.value(x)) ** 2
-            total += float(errors.sum())
-            total_sq += float((errors ** 2).sum())
-            done += size
-            bar.update(size)
+    for x in _input_batches(model, n_samples, seed, dtype, batch, progress):
+        errors = (forward(model, x, dtype)[:, 0].astype(np.float64) - model.task.value(x)) ** 2
+        total += float(errors.sum())
+        total_sq += float((errors ** 2).sum())
     mean = total / n_samples
     variance = max(total_sq / n_samples - mean * mean, 0.0) * n_samples / (n_samples - 1)
     return SquaredErrorEstimate(n_samples, mean, variance, seed, dtype, time.perf_counter() - start)
+
 
 def exact_predictions(model: Model, x: np.ndarray) -> np.ndarray:
     """The exact model's first maximal logit at each float64 input row (B, n), in integer arithmetic.
