@@ -1,36 +1,34 @@
 """Rigorous orthant probabilities ``P(Z >= 0)``, ``Z ~ N(0, S)``, for an exact covariance ``S``.
 
-The orthant probability depends only on the correlations ``r_ij`` of ``S`` (balls from exact
-``s_ij^2 / (s_ii s_jj)``). Closed forms cover ``k <= 3`` coordinates (``1``, ``1/2``,
-``1/4 + asin(r)/(2 pi)``, ``1/8 + sum asin(r_ij)/(4 pi)``). For ``k = 4, 5`` Plackett's
-identity along the path ``R(t) = I + t (R - I)`` from the identity (orthant ``2^-k``) gives
+The orthant probability depends only on the correlation matrix ``R`` of ``S``. Closed forms cover
+``k <= 3`` coordinates (``1``, ``1/2``, ``1/4 + asin(r)/(2 pi)``, ``1/8 + sum asin(r_ij)/(4 pi)``).
+For ``k = 4, 5`` Plackett's identity along the straight path from the identity (orthant ``2^-k``)
+to ``R`` gives a one-dimensional integral. Written with ``tau = 1 - t``, the path is
+``R(tau) = tau I + (1 - tau) R`` (``tau = 1`` at the identity, ``tau = 0`` at ``R``) and
 
-    P_k(R) = 2^-k + integral_0^1 sum_{i<j} r_ij phi2(t r_ij) P_{k-2}(C_ij(t)) dt,
+    P_k(R) = 2^-k + 1/(2 pi) integral_0^1 sum_{i<j} r_ij / w_ij(tau) P_{k-2}(C_ij(tau)) dtau,
 
-``phi2(rho) = 1 / (2 pi sqrt(1 - rho^2))`` the bivariate density at the origin and ``C_ij(t)``
-the correlation of the other ``k - 2`` coordinates given ``Z_i = Z_j = 0`` under ``R(t)``,
-whose orthant is a closed form of dimension 2 or 3. Multiplied by ``1 - t^2 r_ij^2`` the
-conditional covariances are cubics in ``t``; their coefficients are computed once, and each
-evaluation expands them around the ball's midpoint (plain Horner on a wide complex ball
-overestimates so much that the integrator needs ten times more evaluations).
+with ``w_ij^2 = 1 - (1 - tau)^2 r_ij^2`` and ``P_{k-2}`` the closed-form orthant (dimension 2 or 3)
+of the other coordinates given ``Z_i = Z_j = 0``. Each of its arcsines is written as
+``asin(c_xy) = atan(T_xy / (w_ij sqrt(p_xyij)))``: ``T_xy`` is a cubic (a bordered minor of ``R(tau)``)
+and ``p_S(tau) = det R_S(tau)``. Every principal-minor polynomial is evaluated as
+``p_S = sum_j tau^(|S|-j) (1 - tau)^j M_j``, ``M_j`` the sum of the exact rational j x j principal
+minors of ``R`` (``w_ij^2 = p_ij``): all terms are nonnegative on the path, so nothing cancels, even
+for a thin cone whose ``det R`` is 1e-20.
 
-The integral is python-flint's ``acb.integral`` (rigorous Gauss-Legendre, error bounds from
-analytic continuation). The integrand reports a non-finite ball wherever it is not analytic
-on its input ball: square roots use the ``analytic`` flag, arcsines are checked against their
-cuts ``(-inf, -1]`` and ``[1, inf)``. ``R(t)`` is singular at ``t = 1 / (1 - lambda)`` for each
-eigenvalue ``lambda`` of ``R``, so a thin cone (small ``lambda``) puts a branch point just past
-the end of the path.
+A thin cone (``R`` nearly singular, or some ``|r_ij|`` near 1) puts the integrand's branch points
+at ``tau`` just below 0: about ``-lambda_min`` and ``-(1 - r_ij^2) / 2``. The integral is split into
+``tau`` in ``[1/2, 1]``, ``tau = exp(-u)`` for ``u`` in ``[ln 2, c ln 2]`` (the substitution moves
+those branch points to ``Im u = +-pi``, so the integrand is analytic in a wide strip around every
+scale of ``tau``), and ``tau`` in ``[0, 2^-c]`` with ``2^-c`` well inside the nearest branch point
+(a float estimate only picks ``c``; it never enters a bound).
 
-Thin cones: the integral then runs over ``[0, 1 - delta]`` only. On the last stretch each
-term's ``r phi2(t r)`` integrates in closed form to ``(asin r - asin((1 - delta) r)) / (2 pi)``
-and its ``P_{k-2}`` is enclosed by evaluating it on the real interval ``[1 - delta, 1]``
-(arcsines clamped to their domain, ``[0, 1]`` if that fails). The path is split at
-``delta = 2^-40`` (shorter, at higher precision, when a pair has ``|r_ij|`` within ``2^-30`` of
-1) at once when ``R``'s smallest eigenvalue is below ``2^-20``, or after the
-whole path failed within its evaluation budget (the per-cone work limit). If that fails too,
-the last resort is ``[0, min over 3-coordinate marginals P_3(R_S)]`` (dropping constraints
-can only grow the orthant), intersected with the whole path bounded as a tail. Every
-answer is a rigorous enclosure, only wider for hard cones: never NaN, never an estimate.
+Each part is python-flint's ``acb.integral`` (rigorous Gauss-Legendre, error bounds from analytic
+continuation). The integrand returns a non-finite ball wherever it may not be analytic on its input
+ball: reciprocal square roots are checked against their cut ``(-inf, 0]``, arctangents against
+theirs (the imaginary axis beyond ``+-i``). Should an integral still fail within its evaluation
+budget (the per-cone work limit), even at four times the precision, the enclosure is ``[0, min over 3-coordinate marginals P_3(R_S)]``
+(dropping constraints can only grow the orthant): rigorous, only wider, never NaN.
 
 For odd ``k`` the parity identity ``P_k = 1/2 sum_{S proper subset} (-1)^(k-1-|S|) P_|S|(R_S)``
 (``P_0 = 1``) gives an independent route through lower marginals (:func:`parity_orthant`,
@@ -38,65 +36,60 @@ used in tests).
 
 >>> value = orthant_probability(flint.fmpq_mat(4, 4, [2 if i == j else 1 for i in range(4) for j in range(4)]))
 >>> lo, hi = arb_bounds(value.enclosure)
->>> lo <= Fraction(1, 5) <= hi, hi - lo < 1e-15, value.split
+>>> lo <= Fraction(1, 5) <= hi, hi - lo < 1e-16, value.fallback
 (True, True, False)
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 from fractions import Fraction
 
 import flint
 
 MAX_DIMENSION = 5
-_DEFAULT_PREC = 64
-_THIN = 2.0**-20  # smallest eigenvalue of R below this: split the path at once
-_MAX_EXTRA_BITS = 60  # a split path stops at most 2^-100 before its end
-_EVAL_LIMIT = 20000  # integrand evaluations per attempt (the per-cone work limit)
-_ACCEPT = 2.0**-40  # an integral's radius up to which it is kept (else the next, shorter path)
+_DEFAULT_PREC = 80
+_TOLERANCE_BITS = 56  # acb.integral's absolute and relative tolerance, 2^-56
+_EVAL_LIMIT = 20000   # integrand evaluations per part (the per-cone work limit)
+_ACCEPT = 2.0**-40    # an integral's radius up to which it is kept (else more precision, then the fallback)
+_ATTEMPTS = 3         # precisions tried: prec_bits, twice and four times that
 
 
 @dataclass(frozen=True)
 class OrthantValue:
-    """An enclosure of an orthant probability; ``split``: the thin-cone path (a bounded last stretch) was used."""
+    """An enclosure of an orthant probability; ``fallback``: the integral failed within its work
+    limit and the enclosure is the wide ``[0, smallest 3-coordinate marginal]``."""
 
     enclosure: flint.arb
-    split: bool
+    fallback: bool
 
 
 def orthant_probability(cov: flint.fmpq_mat, *, prec_bits: int = _DEFAULT_PREC) -> OrthantValue:
-    """Enclosure of ``P(Z >= 0)`` for ``Z ~ N(0, cov)``; ``cov`` exact, positive definite, k <= 5."""
+    """Enclosure of ``P(Z >= 0)`` for ``Z ~ N(0, cov)``; ``cov`` exact, positive definite, k <= 5.
+
+    A thin cone can need more precision than ``prec_bits`` (its conditional correlations come
+    from sums that cancel to 1e-15 and less): an integral that fails is retried at twice and four
+    times the precision before the wide fallback enclosure.
+    """
     k = cov.nrows()
     if cov.ncols() != k or k > MAX_DIMENSION:
         raise ValueError(f"need a square covariance of size <= {MAX_DIMENSION}, got {k} x {cov.ncols()}")
-    delta, extra = _split_point(cov)
     saved = flint.ctx.prec
-    flint.ctx.prec = prec_bits + extra
     try:
-        corr = _correlations(cov)
-        if k <= 3:
-            return OrthantValue(_closed_form(corr, list(range(k))), False)
-        return _plackett(cov, corr, prec_bits, delta)
+        for attempt in range(_ATTEMPTS):
+            flint.ctx.prec = prec_bits << attempt
+            corr = _correlations(cov)
+            if k <= 3:
+                return OrthantValue(_closed_form(corr, list(range(k))), False)
+            value = _plackett(cov, corr)
+            if value is not None:
+                return OrthantValue(value, False)
+        marginal = min(_closed_form(corr, list(s)).upper() for s in itertools.combinations(range(k), 3))
+        return OrthantValue(_hull(flint.arb(0), flint.arb(marginal)), True)
     finally:
         flint.ctx.prec = saved
-
-
-def _split_point(cov: flint.fmpq_mat) -> tuple[Fraction, int]:
-    """Where a split path stops, ``1 - delta``, and the extra bits of precision that needs.
-
-    ``delta = 2^-40``, but smaller when some pair has ``1 - r_ij^2`` below ``2^-30``: then
-    ``phi2(t r_ij)`` is nearly singular at t = 1 and the bounded last stretch must be shorter
-    (``(asin r - asin((1 - delta) r)) / (2 pi)`` is about ``sqrt(2 delta) / (2 pi)`` as r -> 1).
-    """
-    k = cov.nrows()
-    gap = min((1 - cov[i, j] ** 2 / (cov[i, i] * cov[j, j]) for i, j in itertools.combinations(range(k), 2)),
-              default=flint.fmpq(1))
-    extra = 0
-    if gap < flint.fmpq(1, 2**30):
-        extra = min(int(gap.q).bit_length() - int(gap.p).bit_length() - 30, _MAX_EXTRA_BITS)
-    return Fraction(1, 2 ** (40 + extra)), extra
 
 
 def parity_orthant(cov: flint.fmpq_mat, *, prec_bits: int = _DEFAULT_PREC) -> flint.arb:
@@ -160,161 +153,132 @@ def _closed_form(corr, coords) -> flint.arb:
 # --- the Plackett integral ----------------------------------------------------------------------
 
 
-def _plackett(cov: flint.fmpq_mat, corr, prec_bits: int, split: Fraction) -> OrthantValue:
-    """``2^-k + int_0^1 sum_{i<j} r_ij phi2(t r_ij) P_{k-2}(C_ij(t)) dt``, with a split path if needed."""
+def _plackett(cov: flint.fmpq_mat, corr) -> flint.arb | None:
+    """``2^-k + 1/(2 pi) int_0^1 F(tau) dtau`` in three parts (see the module docstring), or None
+    when a part fails (non-finite, or wider than ``2^-40``) within its evaluation budget."""
     k = cov.nrows()
-    terms = []
-    for i, j in itertools.combinations(range(k), 2):
-        if cov[i, j] != 0:
-            rest = [a for a in range(k) if a not in (i, j)]
-            terms.append((corr[i][j], _conditional_polynomials(corr, i, j, rest)))
+    integrand = _Integrand(cov, corr)
     start = flint.arb(1) / 2**k
-    if not terms:
-        return OrthantValue(start, False)
-    m = k - 2
-    pairs = list(itertools.combinations(range(m), 2))
-    pi = flint.arb.pi()
+    if not integrand.terms:
+        return start
+    cut = _near_end_bits(corr, integrand.minors)
+    tol = flint.arb(2) ** -_TOLERANCE_BITS
+    log2 = flint.arb(2).log()
+    parts = ((integrand.in_tau, flint.arb(1) / 2, flint.arb(1)),
+             (integrand.in_log, log2, cut * log2),
+             (integrand.in_tau, flint.arb(0), flint.arb(2) ** -cut))
+    total = flint.arb(0)
+    for function, a, b in parts:
+        part = flint.acb.integral(function, a, b, abs_tol=tol, rel_tol=tol, eval_limit=_EVAL_LIMIT)
+        if not part.is_finite() or part.real.rad() > _ACCEPT:
+            return None
+        total += part.real
+    return start + total / (2 * flint.arb.pi())
 
-    def conditional_orthants(t: flint.acb, analytic: bool, clamp: bool = False):
-        """``P_{k-2}(C_ij(t))`` per term, or None where an arcsine or square root is not analytic."""
-        mid = flint.acb(t.mid())
-        h = t - mid
-        out = []
-        for _, poly in terms:
-            total = flint.acb(0)
-            for a, b in pairs:
-                c = _correlation(poly[(a, b)], poly[(a, a)], poly[(b, b)], mid, h, analytic)
-                if c is None or analytic and not _asin_analytic(c):
-                    return None
-                total += _clamped(c.real).asin() if clamp else c.asin()
-            out.append(flint.acb(1) / 2**m + total / (2 ** (m - 1) * pi))
-        return out
 
-    def integrand(t: flint.acb, analytic: bool) -> flint.acb:
-        values = conditional_orthants(t, analytic)
-        if values is None:
-            return flint.acb("nan")
+class _Integrand:
+    """``F(tau) = sum_{i<j} r_ij / w_ij (1/2^m + sum_xy atan(T_xy / (w_ij sqrt(p_xyij))) / (2^(m-1) pi))``,
+    ``m = k - 2``, built once per covariance from exact principal minors and correlation balls."""
+
+    def __init__(self, cov: flint.fmpq_mat, corr):
+        k = cov.nrows()
+        self.k = k
+        self.minors = _principal_minors(cov)
+        self.polynomials = {}  # subset -> [M_0, ..., M_|S|] (arb balls of exact rationals)
+        self.terms = []        # (r_ij, (i, j), [(cubic T_xy in tau, subset xyij)], m)
+        for i, j in itertools.combinations(range(k), 2):
+            if cov[i, j] == 0:
+                continue
+            rest = [a for a in range(k) if a not in (i, j)]
+            self._polynomial((i, j))
+            parts = []
+            for x, y in itertools.combinations(rest, 2):
+                subset = tuple(sorted((x, y, i, j)))
+                self._polynomial(subset)
+                parts.append((_bordered_minor_cubic(corr, i, j, x, y), subset))
+            self.terms.append((corr[i][j], (i, j), parts, len(rest)))
+        self.pi = flint.arb.pi()
+        self.half_pi = self.pi / 2
+
+    def _polynomial(self, subset: tuple[int, ...]) -> None:
+        if subset not in self.polynomials:
+            size = len(subset)
+            self.polynomials[subset] = [
+                _arb(sum((self.minors[s] for s in itertools.combinations(subset, j)), flint.fmpq(0)))
+                for j in range(size + 1)]
+
+    def in_tau(self, tau: flint.acb, analytic: bool) -> flint.acb:
+        return self._value(tau, analytic)
+
+    def in_log(self, u: flint.acb, analytic: bool) -> flint.acb:
+        """The integrand after ``tau = exp(-u)``, ``dtau = -tau du`` (the orientation flips back)."""
+        tau = (-u).exp()
+        return self._value(tau, analytic) * tau
+
+    def _value(self, tau: flint.acb, analytic: bool) -> flint.acb:
+        nan = flint.acb("nan")
+        rest = 1 - tau
+        tau_powers, rest_powers = [flint.acb(1)], [flint.acb(1)]
+        for _ in range(self.k):
+            tau_powers.append(tau_powers[-1] * tau)
+            rest_powers.append(rest_powers[-1] * rest)
+        inverse_roots = {}  # subset -> 1 / sqrt(p_S(tau))
+        for subset, coefficients in self.polynomials.items():
+            size = len(subset)
+            value = sum((tau_powers[size - j] * rest_powers[j] * c for j, c in enumerate(coefficients)), flint.acb(0))
+            if analytic and not (value.real.lower() > 0 or not value.imag.contains(0)):
+                return nan  # the ball may meet the cut of the square root
+            inverse_roots[subset] = value.rsqrt()
         total = flint.acb(0)
-        for (r, _), p in zip(terms, values):
-            total += r * p / (1 - r * r * t * t).sqrt(analytic=analytic)
+        for r, pair, parts, m in self.terms:
+            inverse_w = inverse_roots[pair]
+            arctangents = flint.acb(0)
+            for (c0, c1, c2, c3), subset in parts:
+                z = (c0 + tau * (c1 + tau * (c2 + tau * c3))) * inverse_w * inverse_roots[subset]
+                if not z.is_finite() or analytic and z.real.contains(0) and not z.imag.abs_upper() < 1:
+                    return nan  # the ball may meet a cut of the arctangent
+                arctangents += z.atan()
+            total += r * inverse_w * (flint.acb(1) / 2**m + arctangents / (2 ** (m - 1) * self.pi))
         return total
 
-    tol = flint.arb(2) ** -(prec_bits - 12)
-    attempts = (split,) if _smallest_eigenvalue(corr) < _THIN else (Fraction(0), split)
-    for delta in attempts:
-        end = 1 - _arb(flint.fmpq(delta.numerator, delta.denominator))
-        body = flint.acb.integral(integrand, 0, end, abs_tol=tol, rel_tol=tol, eval_limit=_EVAL_LIMIT)
-        if body.is_finite() and body.real.rad() < _ACCEPT:
-            value = start + body.real / (2 * pi)
-            if delta:
-                value += _tail(conditional_orthants, terms, end)
-            return OrthantValue(value, bool(delta))
-    # last resort: the whole path as one "tail", and the smallest 3-coordinate marginal
-    whole = start + _tail(conditional_orthants, terms, flint.arb(0))
-    marginal = min((_closed_form(corr, list(s)).upper() for s in itertools.combinations(range(k), 3)))
-    lo, hi = max(whole.lower(), flint.arb(0)), min(whole.upper(), marginal)
-    return OrthantValue(_hull(flint.arb(lo), flint.arb(hi)), True)
 
-
-def _correlation(off, diag_a, diag_b, mid: flint.acb, h: flint.acb, analytic: bool):
-    """``c = T_ab / sqrt(T_aa T_bb)`` on the ball ``mid + h``, or None where it is not finite or (if
-    ``analytic``) the square root is not analytic on the ball. Analytic calls bound the integrand
-    on a wide complex ball and use the mean value form ``c(mid) + h c'(ball)``.
-
-    Near a thin cone's end ``T_aa, T_bb`` are tiny and move together with ``T_ab``: evaluating
-    the quotient on the ball directly overestimates its range about a hundredfold; the
-    derivative times ``h`` is tight (valid: the ball is convex and ``c`` analytic on it).
-    """
-    if not analytic:  # a quadrature node (a tiny ball) or a crude real bound: the direct quotient
-        c = _centered(off, mid, h) / (_centered(diag_a, mid, h) * _centered(diag_b, mid, h)).sqrt()
-        return c if c.is_finite() else None
-    n0, n1 = _centered_with_derivative(off, mid, h)
-    a0, a1 = _centered_with_derivative(diag_a, mid, h)
-    b0, b1 = _centered_with_derivative(diag_b, mid, h)
-    q = a0 * b0
-    root = q.sqrt(analytic=True)
-    if not root.is_finite() or 0 in root:
-        return None
-    at_mid = _centered(off, mid, 0) / (_centered(diag_a, mid, 0) * _centered(diag_b, mid, 0)).sqrt()
-    slope = (2 * n1 * q - n0 * (a1 * b0 + a0 * b1)) / (2 * q * root)
-    return at_mid + h * slope
-
-
-def _centered_with_derivative(coefficients, mid: flint.acb, h: flint.acb) -> tuple[flint.acb, flint.acb]:
-    """The cubic and its derivative on the ball ``mid + h`` (both expanded around ``mid``)."""
-    c0, c1, c2, c3 = coefficients
-    return _centered(coefficients, mid, h), _centered((c1, 2 * c2, 3 * c3, flint.arb(0)), mid, h)
-
-
-def _centered(coefficients, mid: flint.acb, h) -> flint.acb:
-    """The cubic ``c0 + c1 t + c2 t^2 + c3 t^3`` at ``t = mid + h``, expanded around the point ``mid``
-    (so a wide ball ``h`` costs only the polynomial's true variation, not Horner's overestimate)."""
-    c0, c1, c2, c3 = coefficients
-    p0 = c0 + mid * (c1 + mid * (c2 + mid * c3))
-    p1 = c1 + mid * (2 * c2 + 3 * c3 * mid)
-    p2 = c2 + 3 * c3 * mid
-    return p0 + h * (p1 + h * (p2 + h * c3))
-
-
-def _tail(conditional_orthants, terms, start: flint.arb) -> flint.arb:
-    """The integral over ``t`` in ``[start, 1]``: each term's ``r phi2(t r)`` integrates to
-    ``(asin r - asin(start r)) / (2 pi)``, times an enclosure of its ``P_{k-2}`` on that interval
-    (evaluated on the real ball, arcsines clamped to their domain; ``[0, 1]`` if that fails)."""
-    t = flint.acb(_hull(start, flint.arb(1)))
-    values = conditional_orthants(t, False, clamp=True) or [flint.acb("nan")] * len(terms)
-    total = flint.arb(0)
-    for (r, _), p in zip(terms, values):
-        p = p.real if p.is_finite() else _hull(flint.arb(0), flint.arb(1))
-        p = _hull(flint.arb(max(p.lower(), 0)), flint.arb(min(p.upper(), 1)))
-        total += (r.asin() - (start * r).asin()) * p
-    return total / (2 * flint.arb.pi())
-
-
-def _clamped(c: flint.arb) -> flint.arb:
-    """The part of a real ball inside [-1, 1] (the correlations it encloses lie there)."""
-    one = flint.arb(1)
-    if c.lower() >= -one and c.upper() <= one:
-        return c
-    return _hull(flint.arb(max(c.lower(), -one)), flint.arb(min(c.upper(), one)))
-
-
-def _asin_analytic(c: flint.acb) -> bool:
-    """``asin`` is analytic on the ball unless it meets the cuts (-inf, -1] and [1, inf) of the real line."""
-    return c.real.abs_upper() < 1 or not c.imag.contains(0)
-
-
-def _hull(a: flint.arb, b: flint.arb) -> flint.arb:
-    return a.union(b)
-
-
-def _conditional_polynomials(corr, i: int, j: int, rest: list[int]) -> dict:
-    """Cubic coefficients of ``T_ab(t) = (1 - t^2 r_ij^2) Cov(Z_a, Z_b | Z_i = Z_j = 0)`` under ``R(t)``.
-
-    Keys ``(x, y)``, ``x <= y``, index into ``rest``. The conditional correlations are
-    ``T_ab / sqrt(T_aa T_bb)``.
-    """
-    rij = corr[i][j]
-    out = {}
-    for x, a in enumerate(rest):
-        for y, b in enumerate(rest):
-            if y < x:
-                continue
-            cross = corr[a][i] * corr[b][i] + corr[a][j] * corr[b][j]
-            mixed = rij * (corr[a][i] * corr[b][j] + corr[a][j] * corr[b][i])
-            if x == y:
-                out[(x, x)] = (flint.arb(1), flint.arb(0), -rij * rij - cross, mixed)
-            else:
-                out[(x, y)] = (flint.arb(0), corr[a][b], -cross, mixed - rij * rij * corr[a][b])
+def _principal_minors(cov: flint.fmpq_mat) -> dict[tuple[int, ...], flint.fmpq]:
+    """``det R_S`` for every subset ``S`` (``R`` the correlation matrix), exactly: ``det S_S / prod s_ii``."""
+    k = cov.nrows()
+    out = {(): flint.fmpq(1)}
+    for size in range(1, k + 1):
+        for subset in itertools.combinations(range(k), size):
+            value = flint.fmpq_mat(size, size, [cov[a, b] for a in subset for b in subset]).det()
+            for a in subset:
+                value /= cov[a, a]
+            out[subset] = value
     return out
 
 
-def _smallest_eigenvalue(corr) -> float:
-    """A float estimate of ``R``'s smallest eigenvalue: it only picks a strategy, never a bound.
+def _bordered_minor_cubic(corr, i: int, j: int, x: int, y: int):
+    """``T_xy``: the minor of ``R(t)`` with rows ``x, i, j`` and columns ``y, i, j`` (``t = 1 - tau``),
+    a cubic in ``t`` rewritten as ``(c0, c1, c2, c3)`` in ``tau``. ``T_xy / sqrt(T_xx T_yy)`` is the
+    correlation of ``Z_x, Z_y`` given ``Z_i = Z_j = 0``, and ``T_xx T_yy - T_xy^2 = p_ij p_xyij``."""
+    r = corr[i][j]
+    t1 = corr[x][y]
+    t2 = -(corr[x][i] * corr[i][y] + corr[x][j] * corr[j][y])
+    t3 = r * (corr[x][i] * corr[j][y] + corr[x][j] * corr[i][y]) - corr[x][y] * r * r
+    return (t1 + t2 + t3, -(t1 + 2 * t2 + 3 * t3), t2 + 3 * t3, -t3)
 
-    ``R(t)`` is singular at ``t = 1 / (1 - lambda)``, a branch point just past the path's end
-    when ``lambda`` is small.
+
+def _near_end_bits(corr, minors) -> int:
+    """``c`` with ``2^-c`` about an eighth of the distance from ``tau = 0`` to the nearest branch point.
+
+    A float estimate (``R``'s smallest eigenvalue, ``(1 - r_ij^2) / 2``): it picks where the
+    substitution ends and never enters a bound.
     """
     import numpy as np
 
     matrix = np.array([[float(c.mid()) for c in row] for row in corr])
-    return float(np.linalg.eigvalsh(matrix)[0])
+    gaps = [float(value) / 2 for subset, value in minors.items() if len(subset) == 2]
+    distance = max(min([float(np.linalg.eigvalsh(matrix)[0])] + gaps), 1e-300)
+    return max(2, math.ceil(math.log2(8 / distance)))
+
+
+def _hull(a: flint.arb, b: flint.arb) -> flint.arb:
+    return a.union(b)
