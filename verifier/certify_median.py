@@ -102,7 +102,7 @@ def score_piece(index: int, piece, cells: tuple[MedianCell, ...], n: int, placke
 
 def certify_median(model: Model, *, max_pieces: int | None = None, max_seconds: float | None = None,
                    progress: bool = False, certificate: str | Path | None = None,
-                   plackett: bool = False) -> MSECertification:
+                   plackett: bool = True) -> MSECertification:
     """Certify a median model's MSE and RMSE on standard Gaussian inputs (budgets as in ``certify``);
     ``certificate``: a path to write the proof certificate to; ``plackett``: certify cones of
     dimension 4 and 5 (n = 4, 5) by Plackett's integral instead of estimating their measure."""

@@ -35,6 +35,7 @@ from typing import Callable
 from .geometry.decomposition import Piece, SplitEvent, Unresolved, walk
 from .geometry.outcome import OutcomeCone, piece_outcomes
 from .measure import Measure, cone_measure
+from .measure.solid_angle import MeasureStopped
 from .models.model import Model
 from .models.tasks import OrderCell
 from .resources import MemoryGuard
@@ -136,29 +137,30 @@ class Tally:
 class Scoring:
     """How a piece is scored: its outcome cones, then one quantity per cone.
 
-    ``outcomes(index, piece, cells, n)`` -> outcome cones; ``measure(cone, n)`` -> a
-    :class:`~verifier.measure.Measure`. Both must be picklable (module-level functions) for
-    parallel runs.
+    ``outcomes(index, piece, cells, n)`` -> outcome cones; ``measure(cone, n, stop)`` -> a
+    :class:`~verifier.measure.Measure` (``stop``: the budget check, which a long measure may ask
+    and then raise :class:`~verifier.measure.solid_angle.MeasureStopped`). Both must be picklable
+    (module-level functions) for parallel runs.
     """
 
     outcomes: Callable = piece_outcomes
     measure: Callable = None
 
-    def measure_cone(self, cone: OutcomeCone, n: int) -> Measure:
-        return (self.measure or _gaussian_measure)(cone, n)
+    def measure_cone(self, cone: OutcomeCone, n: int, stop=None) -> Measure:
+        return (self.measure or _plackett_measure)(cone, n, stop)
 
 
-def _gaussian_measure(cone: OutcomeCone, n: int) -> Measure:
+def _plackett_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
     # canonical (minimized, sorted) rows: exactly what the independent checker recomputes
+    return cone_measure(cone.constraints, n, plackett=True, stop=stop)
+
+
+def _estimated_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
     return cone_measure(cone.constraints, n)
 
 
-def _plackett_measure(cone: OutcomeCone, n: int) -> Measure:
-    return cone_measure(cone.constraints, n, plackett=True)
-
-
-ACCURACY = Scoring()
-CERTIFIED_ACCURACY = Scoring(measure=_plackett_measure)  # cones of dimension 4, 5 certified too
+ACCURACY = Scoring()                                   # cones of dimension 4, 5 certified (Plackett)
+ESTIMATED_ACCURACY = Scoring(measure=_estimated_measure)  # ... or estimated by quasi-Monte Carlo (--qmc)
 
 
 # -- one subtree -----------------------------------------------------------------------------
@@ -285,7 +287,10 @@ def _score(piece: Piece, index: int, cells: tuple[OrderCell, ...], n: int, scori
     for cone in cones:
         if stop():
             return None
-        out.append((cone, scoring.measure_cone(cone, n)))
+        try:
+            out.append((cone, scoring.measure_cone(cone, n, stop)))
+        except MeasureStopped:
+            return None
     seconds["measure"] += time.perf_counter() - t1
     return out
 

@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from fractions import Fraction
 from functools import lru_cache
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import flint
 import numpy as np
@@ -166,7 +166,7 @@ def cone_measure(rows: Sequence[Sequence], n: int, **options) -> Measure:
     (arb precision, default 128), ``points`` (Sobol points per replicate, a power of 2, default
     256), ``replicates`` (random shifts, default 16) and ``seed`` (default: derived from the
     cone's minimized generators, so results are reproducible and differ between cones) -- the
-    last three only matter for estimates (k >= 4) -- and ``plackett`` (certify k = 4, 5).
+    last three only matter for estimates (k >= 4) -- ``plackett`` (certify k = 4, 5) and ``stop``.
 
     >>> cone_measure([(1, 0), (1, 1)], 2).estimate  # 135 degrees
     0.375
@@ -208,12 +208,14 @@ def polyhedron_measure(
     replicates: int = 16,
     seed: int | None = None,
     plackett: bool = False,
+    stop: Callable[[], object] | None = None,
 ) -> Measure:
     """Gaussian measure of a pplpy cone (a closed polyhedron whose only vertex is the origin).
 
     ``plackett``: certify cones with k = 4 or 5 (each simplex of their triangulation by
     :func:`~verifier.measure.orthant.orthant_probability`, about 0.1 s per simplex) instead
-    of estimating them.
+    of estimating them. ``stop``: asked before each simplex; if it answers truthy the measure is
+    abandoned with :class:`MeasureStopped` (a budget ran out: the cone stays undecided).
     """
     if prec_bits < 32 or points < 2 or points & (points - 1) or replicates < 2:
         raise VerifierError("need prec_bits >= 32, points a power of 2 (>= 2) and replicates >= 2")
@@ -247,7 +249,7 @@ def polyhedron_measure(
     # k >= 4: certified enclosures when asked for (and the triangulation is small), else estimates
     triangulation = _triangulation(rays, lines, normals, k)
     if plackett and k <= MAX_ORTHANT_DIMENSION and triangulation is not None:
-        return _plackett_measure(*triangulation)
+        return _plackett_measure(*triangulation, stop)
     if seed is None:
         digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
         seed = int.from_bytes(digest, "big")
@@ -330,11 +332,17 @@ def _certified(value: flint.arb, method: str) -> Measure:
 # --- certified case k = 4, 5: Plackett's integral per simplex -----------------------------------
 
 
-def _plackett_measure(gram: flint.fmpq_mat, simplices: list[tuple[int, ...]]) -> Measure:
+class MeasureStopped(Exception):
+    """A measure was abandoned because its ``stop`` callback fired."""
+
+
+def _plackett_measure(gram: flint.fmpq_mat, simplices: list[tuple[int, ...]], stop) -> Measure:
     """Sum of rigorous orthant enclosures over the simplices (method ``plackett``, or
     ``plackett-wide`` when some simplex got the wide fallback enclosure)."""
     total, wide = flint.arb(0), False
     for simplex in simplices:
+        if stop is not None and stop():
+            raise MeasureStopped
         value = orthant_probability(_simplex_covariance(gram, simplex))
         total += value.enclosure
         wide |= value.fallback
