@@ -1,16 +1,18 @@
 """Benchmark: certified Gaussian measure of cones of dimension 4 and 5 (Plackett's integral).
 
-Three tables:
+Tables:
 
 1. per simplicial cone, by dimension k: random integer cones (rays with entries in -4..4) and
    simplices sampled from the triangulated outcome cones of the shipped ``trained:6:4`` model
-   -- seconds per simplex (median, mean, max), cones/s, the widest enclosure, and how many
-   needed the thin-cone path;
-2. whole models with ``certify --plackett`` (one worker): pieces, cones, seconds, accuracy width;
-3. the estimate for ``trained:6:4``: its number of simplices times the mean seconds per
-   simplex of table 1 (an extrapolation, labelled as such).
+   (thin: smallest correlation eigenvalue 1e-12..1e-3) -- seconds per simplex (median, mean,
+   max), cones/s, integrand evaluations, the median and widest enclosure, and how many got the
+   wide fallback enclosure;
+2. whole models, ``certify`` (certified by default): pieces, cones, simplices, seconds, accuracy
+   width; with ``--full`` also ``trained:6:4`` (about 26,000 simplices) and the shipped n = 4, 5
+   trained models, on ``--workers`` processes, each compared with a ``--mc``-sample Monte Carlo
+   estimate (float64, its own seed).
 
-    python benchmarks/bench_measure.py [--samples 20] [--seed 0]
+    python benchmarks/bench_measure.py [--samples 20] [--seed 0] [--full --workers 2 --mc 100000000]
 """
 
 from __future__ import annotations
@@ -75,58 +77,97 @@ def _cone_simplices(rows, n):
 
 
 def time_simplices(covs) -> dict:
-    seconds, widths, thin, thin_widths = [], [], 0, []
+    seconds, widths, evaluations, fallback = [], [], [], 0
     for cov in covs:
+        counter = _count_evaluations()
         start = time.perf_counter()
         value = orthant_probability(cov)
         seconds.append(time.perf_counter() - start)
+        evaluations.append(counter.stop())
         lo, hi = arb_bounds(value.enclosure)
         widths.append(float(hi - lo))
-        if value.split:
-            thin += 1
-            thin_widths.append(float(hi - lo))
+        fallback += value.fallback
     return {"count": len(seconds), "median_s": statistics.median(seconds), "mean_s": statistics.fmean(seconds),
             "max_s": max(seconds), "per_s": len(seconds) / sum(seconds), "max_width": max(widths),
-            "median_width": statistics.median(widths), "thin": thin,
-            "thin_max_width": max(thin_widths) if thin_widths else 0.0}
+            "median_width": statistics.median(widths), "evaluations": statistics.median(evaluations),
+            "fallback": fallback}
+
+
+class _count_evaluations:
+    """Counts integrand evaluations by wrapping ``acb.integral`` until ``stop``."""
+
+    def __init__(self):
+        self.count, self.original = 0, flint.acb.integral
+
+        def counted(f, a, b, **options):
+            def g(t, analytic):
+                self.count += 1
+                return f(t, analytic)
+            return self.original(g, a, b, **options)
+
+        flint.acb.integral = counted
+
+    def stop(self) -> int:
+        flint.acb.integral = self.original
+        return self.count
+
+
+def certify_row(label: str, model, workers: int, mc: int | None) -> None:
+    start = time.perf_counter()
+    cert = certify(model, workers=workers, keep=False)
+    seconds = time.perf_counter() - start
+    acc = cert.accuracy
+    line = (f"{label:<24}{cert.pieces:>7}{cert.cones:>7}{workers:>8}{seconds:>10.1f}"
+            f"  [{acc.lo_str(12)}, {acc.hi_str(12)}] width {float(acc.width):.1e}"
+            f" ({'certified' if cert.certified else 'NOT certified'};"
+            f" methods {sorted(cert.tally.correct.methods | cert.tally.errors.methods)})")
+    if mc:
+        from verifier.estimate.sampling import estimate_accuracy
+
+        t0 = time.perf_counter()
+        sampled = estimate_accuracy(model, mc, seed=12345)
+        mid = float(acc.lo + acc.hi) / 2
+        line += (f"\n{'':<24}Monte Carlo {mc:.0e} samples ({time.perf_counter() - t0:.0f} s): {sampled.accuracy:.8f}"
+                 f" +- {sampled.stderr:.1e}; certified midpoint is {(mid - sampled.accuracy) / sampled.stderr:+.2f} stderr away")
+    print(line, flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=20, help="simplices per row of table 1")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--full", action="store_true", help="also certify trained:6:4 and the trained n = 4, 5 models")
+    parser.add_argument("--workers", type=int, default=1, help="processes for the --full certify runs")
+    parser.add_argument("--mc", type=int, default=None, help="Monte Carlo samples to compare each --full model with")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     print(benchmark_env.machine())
 
-    print("\n1. one simplicial cone (an orthant probability), certified by Plackett's integral at 64 bits")
-    print(f"{'cones':<28}{'k':>3}{'n':>5}{'median s':>10}{'mean s':>9}{'max s':>8}{'cones/s':>9}"
-          f"{'median width':>14}{'max width':>11}{'thin':>6}{'thin max width':>16}")
+    print("\n1. one simplicial cone (an orthant probability), certified by Plackett's integral at 80 bits")
+    print(f"{'cones':<28}{'k':>3}{'n':>5}{'median s':>10}{'mean s':>9}{'max s':>8}{'cones/s':>9}{'evals':>7}"
+          f"{'median width':>14}{'max width':>11}{'fallback':>10}")
     rows = [("random integer rays", k, [random_simplex(k, rng) for _ in range(args.samples)]) for k in (4, 5)]
     real = list(model_simplices("trained:6:4"))
     rows.append(("trained:6:4 (sampled)", 4, rng.sample(real, min(args.samples, len(real)))))
-    mean_real = None
     for label, k, covs in rows:
         r = time_simplices(covs)
-        if label.startswith("trained"):
-            mean_real = r["mean_s"]
         print(f"{label:<28}{k:>3}{r['count']:>5}{r['median_s']:>10.3f}{r['mean_s']:>9.3f}{r['max_s']:>8.2f}"
-              f"{r['per_s']:>9.2f}{r['median_width']:>14.1e}{r['max_width']:>11.1e}{r['thin']:>6}"
-              f"{r['thin_max_width']:>16.1e}")
+              f"{r['per_s']:>9.2f}{r['evaluations']:>7.0f}{r['median_width']:>14.1e}{r['max_width']:>11.1e}"
+              f"{r['fallback']:>10}", flush=True)
+    print(f"trained:6:4 has {len(real)} simplices in its dimension-4 cones that are not order-and-sign cones")
 
-    print("\n2. whole models, certify --plackett (1 worker)")
-    print(f"{'model':<22}{'pieces':>7}{'cones':>7}{'seconds':>9}  methods; accuracy width")
+    print("\n2. whole models, certify (cones of dimension 4 and 5 certified)")
+    print(f"{'model':<24}{'pieces':>7}{'cones':>7}{'workers':>8}{'seconds':>10}  accuracy")
     for label, model in SMALL_MODELS.items():
-        start = time.perf_counter()
-        cert = certify(model, plackett=True)
-        seconds = time.perf_counter() - start
-        methods = collections.Counter(m.method for m in cert.measures)
-        print(f"{label:<22}{cert.pieces:>7}{cert.cones:>7}{seconds:>9.1f}  {dict(methods)};"
-              f" {float(cert.accuracy.width):.1e} ({'certified' if cert.certified else 'NOT certified'})")
-
-    print("\n3. trained:6:4 with --plackett, extrapolated (not run)")
-    print(f"  {len(real)} simplices in its dimension-4 cones (not order-and-sign, at most 16 rays)"
-          f" x {mean_real:.2f} s mean = about {len(real) * mean_real / 3600:.1f} CPU hours")
+        certify_row(label, model, 1, None)
+    if args.full:
+        for spec in ("trained:6:4", "trained:4:4", "trained:5:5"):
+            try:
+                model = load_model(spec)
+            except Exception as exc:  # a trained model not shipped yet
+                print(f"{spec:<24}not available: {exc}")
+                continue
+            certify_row(spec, model, args.workers, args.mc)
 
 
 if __name__ == "__main__":
