@@ -38,7 +38,7 @@ from .measure import Measure, cone_measure
 from .measure.solid_angle import MeasureStopped
 from .models.model import Model
 from .models.tasks import OrderCell
-from .resources import MemoryGuard
+from .resources import StopRule
 
 FRONTIER_DEPTH = 6          # a parallel run hands out the cones 6 splits down (up to 64 subtrees)
 CONNECT_SECONDS = 10        # how long to wait for a dask scheduler
@@ -218,22 +218,8 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
     sink = open(Path(task.spill) / f"{task.number}.pieces", "w") if task.spill and task.certificate else None
     seconds = {"walk": 0.0, "outcomes": 0.0, "measure": 0.0}
     record = task.certificate or task.keep   # the tree's shape is only needed to write or keep it
-    reason: list[str] = []
-    guard = MemoryGuard()
-
-    def stop(reserve: float = 0.0) -> str | None:
-        """Why to stop now, if at all; ``reserve``: seconds the walk needs to close its open cones."""
-        if not reason:
-            memory = guard.exceeded()
-            if memory:
-                reason.append(memory)
-            elif interrupt():
-                reason.append("interrupted")
-            elif task.deadline is not None and time.time() + reserve >= task.deadline:
-                reason.append("stopped at the time budget")
-            elif task.max_pieces is not None and tally.pieces >= task.max_pieces:
-                reason.append(f"stopped at the piece budget (max_pieces={task.max_pieces})")
-        return reason[0] if reason else None
+    stop = StopRule(deadline=task.deadline, max_pieces=task.max_pieces, pieces=lambda: tally.pieces,
+                    interrupt=interrupt)
 
     mark = time.perf_counter()
     try:
@@ -245,7 +231,7 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
                 if record:
                     nodes.append(("S", event.form, event.step, event.neuron))
             elif isinstance(event, Unresolved):
-                if reason or task.max_depth is None:
+                if stop.reason or task.max_depth is None:
                     if record:
                         nodes.append(("U",))
                     unresolved.append(event)
@@ -273,7 +259,7 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
             sink.close()
     tally.unresolved = len(unresolved)
     return TaskResult(task.number, tally, nodes, opened, unresolved, lines, kept,
-                      reason[0] if reason else None, seconds)
+                      stop.reason, seconds)
 
 
 def _score(piece: Piece, index: int, cells: tuple[OrderCell, ...], n: int, scoring: Scoring, stop,

@@ -1,5 +1,5 @@
-"""Limits that keep a run bounded: a default time budget for models too big to enumerate, and a
-memory guard.
+"""Limits that keep a run bounded: a default time budget for models too big to enumerate, a
+memory guard, and the stop rule every long walk asks.
 
 A model is "too big to enumerate" when ``d * n > ENUMERABLE_SIZE`` (M16,10 has 160; the random
 (8,5) and (6,6) models, about 60,000 pieces, have 40 and 36). Commands given no budget on such a
@@ -56,6 +56,36 @@ class MemoryGuard:
         if rss > self.limit:
             return f"stopped at the memory limit ({rss / 2**20:.0f} MB resident > {self.limit / 2**20:.0f} MB)"
         return None
+
+
+class StopRule:
+    """Why a long run should stop now, if at all; once it has a reason it keeps it.
+
+    Checked in this order: resident memory (:class:`MemoryGuard`), an interrupt, the time budget
+    (``deadline`` on ``clock``; ``reserve`` seconds ahead), the piece budget (``pieces()`` done
+    out of ``max_pieces``). Called with ``reserve`` by a walk that needs time to close its open cones.
+
+    >>> rule = StopRule(max_pieces=0)
+    >>> rule(), rule.reason
+    ('stopped at the piece budget (max_pieces=0)', 'stopped at the piece budget (max_pieces=0)')
+    """
+
+    def __init__(self, *, deadline: float | None = None, clock=time.time, max_pieces: int | None = None,
+                 pieces=lambda: 0, interrupt=lambda: False):
+        self.deadline, self.clock, self.max_pieces = deadline, clock, max_pieces
+        self.pieces, self.interrupt = pieces, interrupt
+        self.guard = MemoryGuard()
+        self.reason: str | None = None
+
+    def __call__(self, reserve: float = 0.0) -> str | None:
+        if self.reason is None:
+            self.reason = (self.guard.exceeded()
+                           or ("interrupted" if self.interrupt() else None)
+                           or ("stopped at the time budget"
+                               if self.deadline is not None and self.clock() + reserve >= self.deadline else None)
+                           or (f"stopped at the piece budget (max_pieces={self.max_pieces})"
+                               if self.max_pieces is not None and self.pieces() >= self.max_pieces else None))
+        return self.reason
 
 
 def process_start() -> float:

@@ -49,7 +49,7 @@ from ..errors import VerifierError
 from ..exact import Matrix
 from ..coerce import as_model
 from ..models.model import Model, check_size
-from ..resources import MemoryGuard
+from ..resources import StopRule
 
 Pattern = tuple[tuple[bool, ...], ...]
 IntRows = tuple[tuple[int, ...], ...]
@@ -354,21 +354,12 @@ def decompose(model, *, max_pieces: int | None = None, max_seconds: float | None
     if progress:
         from tqdm import tqdm
         bar = tqdm(unit=" pieces", file=sys.stderr, desc="decompose")
-    reason: list[str] = []
-    guard = MemoryGuard()
+    rule = StopRule(deadline=deadline, clock=time.perf_counter, max_pieces=max_pieces, pieces=lambda: len(pieces))
 
     def stop(reserve: float = 0.0) -> str | None:
-        if not reason:
-            memory = guard.exceeded()
-            if memory:
-                reason.append(memory)
-            elif max_pieces is not None and len(pieces) >= max_pieces:
-                reason.append(f"stopped at the piece budget (max_pieces={max_pieces})")
-            elif deadline is not None and time.perf_counter() + reserve >= deadline:
-                reason.append(f"stopped at the time budget after {len(pieces)} pieces")
         if bar is not None and len(pieces) > bar.n:
             bar.update(len(pieces) - bar.n)
-        return reason[0] if reason else None
+        return rule(reserve)
 
     try:
         tree = build_tree(walk(model, stop=stop), pieces, unresolved)
@@ -378,7 +369,7 @@ def decompose(model, *, max_pieces: int | None = None, max_seconds: float | None
             bar.close()
     stop_reason = None
     if unresolved:
-        why = reason[0] if reason else "stopped"
+        why = rule.reason or "stopped"
         stop_reason = f"{why}: {len(pieces)} pieces resolved, {len(unresolved)} cones left unresolved"
     return Decomposition(model, tuple(pieces), tree, not unresolved, stop_reason, tuple(unresolved),
                          time.perf_counter() - start)
