@@ -18,7 +18,6 @@ Tables:
 from __future__ import annotations
 
 import argparse
-import collections
 import random
 import statistics
 import time
