@@ -12,7 +12,8 @@ with standard-normal float32 weights at (d, n) = (4,4), (6,4), (8,4), (4,5), (8,
 and 2 workers for the smaller ones, 2 workers for the biggest), and ``--max-seconds 30`` on M16,10
 and handcrafted:10 (the budget must hold within 10% or 2 s).
 
-    python benchmarks/bench_certify.py                 # full run (about 45 minutes on 2 shared cores)
+    python benchmarks/bench_certify.py                 # full run (hours: dimension 4-5 cones are certified)
+    python benchmarks/bench_certify.py --qmc           # ... with them estimated (about 45 minutes on 2 shared cores)
     python benchmarks/bench_certify.py --quick         # a few small rows, checks the script works
 
 Full runs write ``certify.txt`` and ``certify.json`` to ``--out`` (default ``benchmarks/results``).
@@ -85,9 +86,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_row(spec: str, workers: int, budget: float | None, timeout: float) -> dict:
+def run_row(spec: str, workers: int, budget: float | None, timeout: float, qmc: bool = False) -> dict:
     """One ``verifier certify`` command: its JSON, wall time and the tree's peak memory."""
-    cmd = [sys.executable, "-m", "verifier", "certify", spec, "--json", "--workers", str(workers)]
+    cmd = [sys.executable, "-m", "verifier", "certify", spec, "--json", "--workers", str(workers)] + ["--qmc"] * qmc
     if budget is not None:
         cmd += ["--max-seconds", str(budget)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -186,17 +187,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a few small rows (checks the script)")
     parser.add_argument("--timeout", type=float, default=1800, help="kill a row after this long (default 1800 s)")
+    parser.add_argument("--qmc", action="store_true", help="certify --qmc: estimate cones of dimension 4 and 5")
     parser.add_argument("--out", type=Path, default=None,
                         help="write certify.txt/.json here (default benchmarks/results; none with --quick)")
     args = parser.parse_args(argv)
     out = args.out if args.out is not None or args.quick else REPO / "benchmarks" / "results"
-    header = ["certify benchmark: one `verifier certify --json` command per row, memory of the process tree",
+    header = [f"certify benchmark: one `verifier certify --json{' --qmc' if args.qmc else ''}` command per row,"
+              " memory of the process tree",
               machine()]
     print("\n".join(header), flush=True)
     table, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for label, spec, d, n, workers, budget in rows(args.quick, Path(tmp)):
-            r = run_row(spec, workers, budget, args.timeout)
+            r = run_row(spec, workers, budget, args.timeout, args.qmc)
             cells = format_row(label, d, n, r)
             table.append(cells)
             records.append({**{k: v for k, v in r.items() if k != "breakdown"}, "model": label, "d": d, "n": n,
