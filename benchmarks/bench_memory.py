@@ -18,19 +18,20 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from dataclasses import replace  # noqa: E402
 from fractions import Fraction  # noqa: E402
 
 from bench_certify import gaussian_model  # noqa: E402
 
 from verifier.measure import Measure  # noqa: E402
-from verifier.pipeline import Scoring, run  # noqa: E402
+from verifier.pipeline import ACCURACY, run  # noqa: E402
 from verifier.resources import rss_bytes  # noqa: E402
 
 SAMPLES: list[tuple[int, float]] = []
 _count = [0]
 
 
-def placeholder_measure(cone, n) -> Measure:
+def placeholder_measure(cone, n, stop=None) -> Measure:
     """[0, 1] for every cone (not a measure: this benchmark only watches memory); samples RSS."""
     _count[0] += 1
     if _count[0] % 2000 == 0:
@@ -49,7 +50,7 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     before = rss_bytes() / 2**20
     with tempfile.TemporaryDirectory() as spill:
-        r = run(model, certificate=True, spill=spill, scoring=Scoring(measure=placeholder_measure))
+        r = run(model, certificate=True, spill=spill, scoring=replace(ACCURACY, score=placeholder_measure))
     wall = time.perf_counter() - start
     print(f"{r.tally.pieces} pieces, {r.tally.correct.count + r.tally.errors.count} cones in {wall:.0f} s; "
           f"RSS before the run {before:.0f} MB")

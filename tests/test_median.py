@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from verifier import certify, cli
-from verifier.certify_median import output_gain_squared
+from verifier.proof.checker import output_gain_squared
 from verifier.estimate.sampling import estimate_mse, forward
 from verifier.geometry.cones import interior_point, generators, cone
 from verifier.models.loading import load_model

@@ -11,6 +11,9 @@ keeps running totals, not pieces; ``keep=True`` also keeps the pieces, cones and
 the cones left open widen both intervals by their mass, so the answer stays true, only less
 sharp. ``workers`` processes (or a dask.distributed ``scheduler``) walk independent subtrees;
 the result is the same as a serial run's.
+
+A median model (one output) goes through the same pipeline with the squared-error scoring of
+:mod:`verifier.certify_median`, and gets its certified MSE and RMSE instead.
 """
 
 from __future__ import annotations
@@ -102,7 +105,7 @@ class Certification:
         return {cell: s.measure() for cell, s in sorted(self.tally.by_cell.items(),
                                                          key=lambda kv: (kv[0].target, kv[0].above))}
 
-    def check_sums_to_one(self) -> None:
+    def check_tiling(self) -> None:
         """For a complete run the correct and error masses must enclose 1 (an internal consistency proof)."""
         lo = self.correct_mass.lo + self.error_mass.lo
         hi = self.correct_mass.hi + self.error_mass.hi
@@ -126,8 +129,10 @@ def _complement(decided: Measure) -> Measure:
 
 def certify(model, *, max_pieces: int | None = None, max_seconds: float | None = None, progress: bool = False,
             workers: int = 1, scheduler=None, keep: bool = True, certificate: str | Path | None = None,
-            started: float | None = None, plackett: bool = True) -> Certification:
-    """Certify a model's accuracy on standard Gaussian inputs (``model``: a Model or a spec).
+            started: float | None = None, plackett: bool = True):
+    """Certify a model's accuracy on standard Gaussian inputs (``model``: a Model or a spec), or a
+    median model's mean squared error: a :class:`Certification`, or a
+    :class:`~verifier.certify_median.MSECertification` for a median model (same pipeline and options).
 
     ``plackett``: certify cones of dimension 4 and 5 by Plackett's integral (about 0.1 s per
     4-dimensional simplex; see :func:`~verifier.measure.polyhedron_measure`); False estimates them
@@ -147,11 +152,12 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
         raise VerifierError(f"max_seconds must be >= 0, got {max_seconds}")
     if workers < 1:
         raise VerifierError(f"workers must be >= 1, got {workers}")
-    if model.task.outputs_value:  # a median model: scored by its mean squared error, not accuracy
-        from .certify_median import certify_median
-
-        return certify_median(model, max_pieces=max_pieces, max_seconds=max_seconds, progress=progress,
-                              certificate=certificate, plackett=plackett)
+    median = model.task.outputs_value   # a median model: scored by its mean squared error, not accuracy
+    if median:
+        from .certify_median import ESTIMATED_MSE, MSE
+        scoring = MSE if plackett else ESTIMATED_MSE
+    else:
+        scoring = ACCURACY if plackett else ESTIMATED_ACCURACY
     start = time.perf_counter()
     deadline = grace = None
     if max_seconds is not None:
@@ -165,12 +171,8 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
         if certificate is not None else None
     try:
         r = run(model, workers=workers, scheduler=scheduler, deadline=deadline, max_pieces=max_pieces, keep=keep,
-                certificate=certificate is not None, spill=spill, progress=progress, grace=grace,
-                scoring=ACCURACY if plackett else ESTIMATED_ACCURACY)
-        decided = r.tally.correct.measure() + r.tally.errors.measure() if r.tally.pieces else ZERO
-        unresolved = ZERO if r.tally.unresolved == 0 else _complement(decided)
-        kept = _kept(model, r, time.perf_counter() - start) if keep else {}
-        cert = Certification(model, r.tally, unresolved, _reason(r), 0.0, dict(r.seconds), r.workers, **kept)
+                certificate=certificate is not None, spill=spill, progress=progress, grace=grace, scoring=scoring)
+        cert = (_mse_result if median else _accuracy_result)(model, r, keep, time.perf_counter() - start)
         if certificate is not None:
             from .proof.certificate import write_run
             t0 = time.perf_counter()
@@ -182,8 +184,28 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
             shutil.rmtree(spill, ignore_errors=True)
     cert = replace(cert, seconds=time.perf_counter() - start)
     if cert.complete:
-        cert.check_sums_to_one()
+        cert.check_tiling()
     return cert
+
+
+def _accuracy_result(model: Model, r: Run, keep: bool, seconds: float) -> Certification:
+    decided = r.tally.correct.measure() + r.tally.errors.measure() if r.tally.pieces else ZERO
+    unresolved = ZERO if r.tally.unresolved == 0 else _complement(decided)
+    kept = {}
+    if keep:
+        dec, cones, values = _kept(model, r, seconds)
+        kept = {"decomposition": dec, "outcomes": cones, "measures": values}
+    return Certification(model, r.tally, unresolved, _reason(r), 0.0, dict(r.seconds), r.workers, **kept)
+
+
+def _mse_result(model: Model, r: Run, keep: bool, seconds: float):
+    from .certify_median import MSECertification
+    kept = {}
+    if keep:
+        dec, cones, values = _kept(model, r, seconds)
+        kept = {"decomposition": dec, "cones": cones, "contributions": tuple(e for e, _ in values),
+                "masses": tuple(m for _, m in values)}
+    return MSECertification(model, r.tally, _reason(r), 0.0, dict(r.seconds), r.workers, **kept)
 
 
 def _reason(r: Run) -> str | None:
@@ -193,9 +215,9 @@ def _reason(r: Run) -> str | None:
     return f"{why}: {r.tally.pieces} pieces resolved, {r.tally.unresolved} cones left unresolved"
 
 
-def _kept(model: Model, r: Run, seconds: float) -> dict:
-    """The pieces, tree, cones and measures of a ``keep`` run, in the tree's preorder."""
-    pieces, unresolved, outcomes, measures = [], [], [], []
+def _kept(model: Model, r: Run, seconds: float) -> tuple[Decomposition, tuple, tuple]:
+    """The decomposition of a ``keep`` run, and its cones and their values, in the tree's preorder."""
+    pieces, unresolved, cones, values = [], [], [], []
     kept = {number: iter(part.kept) for number, part in r.parts.items()}
 
     def events():
@@ -207,13 +229,13 @@ def _kept(model: Model, r: Run, seconds: float) -> dict:
             else:
                 piece, scored = next(kept[part.number])
                 index = len(pieces)
-                outcomes.extend(replace(o, piece=index) for o, _ in scored)
-                measures.extend(m for _, m in scored)
+                cones.extend(replace(c, piece=index) for c, _ in scored)
+                values.extend(v for _, v in scored)
                 yield piece
     tree = build_tree(events(), pieces, unresolved)
     dec = Decomposition(model, tuple(pieces), tree, not unresolved, _reason(r), tuple(unresolved),
                         r.seconds.get("walk", seconds))
-    return {"decomposition": dec, "outcomes": tuple(outcomes), "measures": tuple(measures)}
+    return dec, tuple(cones), tuple(values)
 
 
 def default_workers() -> int:

@@ -133,13 +133,12 @@ def _certify(args) -> Outcome:
 
     m = load_model(args.model, seq_len=args.seq_len, task=args.task)
     max_seconds, note = _budget(args, m)
-    if m.task.outputs_value:
-        return _certify_median(certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
-                                       certificate=args.certificate, plackett=not args.qmc), note)
     workers = default_workers() if args.workers is None else args.workers
     cert = certify(m, max_pieces=args.max_pieces, max_seconds=max_seconds, progress=_progress(args),
-                   workers=workers, scheduler=args.scheduler, keep=m.n == 2, certificate=args.certificate,
-                   started=process_start(), plackett=not args.qmc)
+                   workers=workers, scheduler=args.scheduler, keep=m.n == 2 and not m.task.outputs_value,
+                   certificate=args.certificate, started=process_start(), plackett=not args.qmc)
+    if m.task.outputs_value:
+        return _certify_median(cert, note)
     m, acc, err = cert.model, cert.accuracy, cert.error_rate
 
     by_cell = cert.breakdown()
@@ -210,8 +209,8 @@ def _certify_median(cert, note: str | None) -> Outcome:
     data = {"model": m.name, "task": m.task.name, "sha256_exact": m.content_hash, "d": m.d, "n": m.n,
             "mse": interval(mse), "rmse": interval(rmse), "certified": cert.certified,
             "complete": cert.complete, "stop_reason": cert.stop_reason,
-            "pieces": len(cert.decomposition.pieces), "cones": len(cert.cones),
-            "unresolved": len(cert.decomposition.unresolved), "seconds": cert.seconds,
+            "pieces": cert.pieces, "cones": cert.cone_count, "unresolved": cert.unresolved_cones,
+            "seconds": cert.seconds, "workers": cert.workers, "stages": cert.stages,
             "breakdown": [{"middle": list(cell.middle), "above": list(cell.above), "mse": interval(e)}
                           for cell, e in cert.breakdown().items()]}
     if not cert.certified:
@@ -220,8 +219,8 @@ def _certify_median(cert, note: str | None) -> Outcome:
     lines = [
         m.describe(),
         *([note] if note else []),
-        f"{len(cert.decomposition.pieces)} linear pieces, {len(cert.cones)} cones (piece x median cell),"
-        f" {cert.seconds:.3f} s",
+        f"{cert.pieces} linear pieces, {cert.cone_count} cones (piece x median cell), {cert.seconds:.3f} s"
+        + (f" on {cert.workers} workers" if cert.workers > 1 else ""),
         f"MSE  = E[(y(x) - median(x))^2] in [{mse.lo_str(17)}, {mse.hi_str(17)}]  ({kind})",
         f"RMSE in [{rmse.lo_str(17)}, {rmse.hi_str(17)}]  (width {float(rmse.width):.1e})",
     ]

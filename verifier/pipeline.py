@@ -18,8 +18,10 @@ unresolved cone. Cones a budget leaves open stay in the tree as unresolved, and 
 widens the result. A task that does not come back within ``GRACE_SECONDS`` of the deadline is
 abandoned and its whole cone counts as unresolved.
 
-How a piece is scored is one swappable function pair (:class:`Scoring`): its outcome cones, and
-a quantity per cone (the Gaussian measure for accuracy).
+How a piece is scored is swappable (:class:`Scoring`): its cones, a value per cone and the running
+totals -- the Gaussian measure of correct and error cones for accuracy (``ACCURACY``), the
+squared-error integral and measure of each piece-and-median-cell cone for median models
+(:data:`verifier.certify_median.MSE`).
 """
 
 from __future__ import annotations
@@ -91,6 +93,11 @@ class MassSum:
     def certified(self) -> bool:
         return self.estimated == 0
 
+    def sums(self):
+        """The plain sums a certificate states (:class:`~verifier.proof.checker.Sums`)."""
+        from .proof.checker import Sums
+        return Sums(self.lo, self.hi, self.count, self.certified)
+
     def measure(self) -> Measure:
         """The sum as a :class:`Measure` (estimates: +-4 standard errors of the sum)."""
         method = next(iter(self.methods)) if len(self.methods) == 1 else "sum" if self.methods else "empty"
@@ -133,21 +140,35 @@ class Tally:
 
 # -- scoring a piece -------------------------------------------------------------------------
 
+def position_cells(model: Model) -> tuple[OrderCell, ...]:
+    """A position task's cells (which inputs lie above the target)."""
+    return tuple(model.task.cells(model.n))
+
+
+def outcome_entry(cone: OutcomeCone, m: Measure) -> dict:
+    """One outcome cone in the certificate (the format is the checker's)."""
+    from .proof.checker import cell_json, measure_json
+    return {"cell": cell_json(cone.cell.target, cone.cell.above), "correct": cone.correct,
+            "loses_to": cone.loses_to, "constraints": [list(r) for r in cone.constraints], "measure": measure_json(m)}
+
+
 @dataclass(frozen=True)
 class Scoring:
-    """How a piece is scored: its outcome cones, then one quantity per cone.
+    """How a piece is scored, and what a run adds up: one pipeline, one scoring per kind of model.
 
-    ``outcomes(index, piece, cells, n)`` -> outcome cones; ``measure(cone, n, stop)`` -> a
-    :class:`~verifier.measure.Measure` (``stop``: the budget check, which a long measure may ask
-    and then raise :class:`~verifier.measure.solid_angle.MeasureStopped`). Both must be picklable
-    (module-level functions) for parallel runs.
+    ``cells(model)`` -> the cells a piece is cut by; ``outcomes(index, piece, cells, n)`` -> the
+    piece's cones; ``score(cone, n, stop)`` -> one value per cone (``stop``: the budget check,
+    which a long measure may ask and then raise :class:`~verifier.measure.solid_angle.MeasureStopped`);
+    ``tally()`` -> an empty running total with ``add_piece([(cone, value)])``, ``merge``, ``pieces``
+    and ``unresolved``; ``entry(cone, value)`` -> the cone's certificate JSON. All must be
+    picklable (module-level functions and classes) for parallel runs.
     """
 
+    score: Callable
+    cells: Callable = position_cells
     outcomes: Callable = piece_outcomes
-    measure: Callable = None
-
-    def measure_cone(self, cone: OutcomeCone, n: int, stop=None) -> Measure:
-        return (self.measure or _plackett_measure)(cone, n, stop)
+    tally: Callable = Tally
+    entry: Callable = outcome_entry
 
 
 def _plackett_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
@@ -159,8 +180,8 @@ def _estimated_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
     return cone_measure(cone.constraints, n)
 
 
-ACCURACY = Scoring()                                   # cones of dimension 4, 5 certified (Plackett)
-ESTIMATED_ACCURACY = Scoring(measure=_estimated_measure)  # ... or estimated by quasi-Monte Carlo (--qmc)
+ACCURACY = Scoring(_plackett_measure)                  # cones of dimension 4, 5 certified (Plackett)
+ESTIMATED_ACCURACY = Scoring(_estimated_measure)       # ... or estimated by quasi-Monte Carlo (--qmc)
 
 
 # -- one subtree -----------------------------------------------------------------------------
@@ -211,8 +232,8 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
     """Walk one subtree, scoring each piece as it is found (see the module docstring)."""
     model = _model(task.model_json)
     n = model.n
-    cells = tuple(model.task.cells(n))
-    tally = Tally()
+    cells = task.scoring.cells(model)
+    tally = task.scoring.tally()
     nodes, opened, unresolved, kept = [], [], [], []
     lines = None if task.spill else []
     sink = open(Path(task.spill) / f"{task.number}.pieces", "w") if task.spill and task.certificate else None
@@ -250,7 +271,7 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
                     nodes.append(("L",))
                 tally.add_piece(scored)
                 if task.certificate:
-                    line = piece_line(event, scored)
+                    line = piece_line(event, scored, task.scoring)
                     sink.write(line + "\n") if sink else lines.append(line)
                 if task.keep:
                     kept.append((event, scored))
@@ -262,9 +283,8 @@ def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskR
                       stop.reason, seconds)
 
 
-def _score(piece: Piece, index: int, cells: tuple[OrderCell, ...], n: int, scoring: Scoring, stop,
-           seconds: dict) -> list[tuple[OutcomeCone, Measure]] | None:
-    """A piece's outcome cones with their measures, or None if ``stop`` fires before it is done."""
+def _score(piece: Piece, index: int, cells: tuple, n: int, scoring: Scoring, stop, seconds: dict) -> list | None:
+    """A piece's cones with their values, or None if ``stop`` fires before it is done."""
     t0 = time.perf_counter()
     cones = scoring.outcomes(index, piece, cells, n)
     t1 = time.perf_counter()
@@ -274,21 +294,20 @@ def _score(piece: Piece, index: int, cells: tuple[OrderCell, ...], n: int, scori
         if stop():
             return None
         try:
-            out.append((cone, scoring.measure_cone(cone, n, stop)))
+            out.append((cone, scoring.score(cone, n, stop)))
         except MeasureStopped:
             return None
     seconds["measure"] += time.perf_counter() - t1
     return out
 
 
-def piece_line(piece: Piece, scored: list[tuple[OutcomeCone, Measure]]) -> str:
+def piece_line(piece: Piece, scored: list, scoring: Scoring) -> str:
     """The certificate's JSON line for one piece (the format is the checker's)."""
     from .exact import rational_str
-    from .proof.checker import cell_json, measure_json, pattern_text
-    outcomes = [{"cell": cell_json(o.cell.target, o.cell.above), "correct": o.correct, "loses_to": o.loses_to,
-                 "constraints": [list(r) for r in o.constraints], "measure": measure_json(m)} for o, m in scored]
+    from .proof.checker import pattern_text
     entry = {"pattern": pattern_text(piece.pattern), "constraints": [list(r) for r in piece.constraints],
-             "logit_map": [[rational_str(v) for v in row] for row in piece.logit_map], "outcomes": outcomes}
+             "logit_map": [[rational_str(v) for v in row] for row in piece.logit_map],
+             "outcomes": [scoring.entry(cone, value) for cone, value in scored]}
     return json.dumps(entry, separators=(",", ":"), allow_nan=False)
 
 
@@ -416,7 +435,7 @@ def _catch_interrupts(flag: list) -> Callable[[], None]:
 def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep, certificate, spill, scoring,
          bar, parallel, grace) -> Run:
     parts[0] = run_task(top, lambda: interrupted[0])
-    tally = Tally()
+    tally = scoring.tally()
     tally.merge(parts[0].tally)
     reasons = [parts[0].stop_reason] if parts[0].stop_reason else []
     opened = parts[0].opened
@@ -462,12 +481,19 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
                 reasons.append(reason)
             for number, task in tasks.items():   # abandoned subtrees stay open: their cones are unresolved
                 if number not in parts:
-                    parts[number] = TaskResult(number, Tally(unresolved=1), [("U",)], [], [task.start],
+                    parts[number] = TaskResult(number, _unresolved_tally(scoring), [("U",)], [], [task.start],
                                                [] if not spill else None, [], reason, {})
                     tally.unresolved += 1
         finally:
             executor.close(abandon)
     return Run(tally, parts, "; ".join(reasons) or None, seconds, used, spill)
+
+
+def _unresolved_tally(scoring: Scoring):
+    """The tally of an abandoned subtree: one unresolved cone."""
+    tally = scoring.tally()
+    tally.unresolved = 1
+    return tally
 
 
 def _mass_guess(rows, samples: int = 512) -> float:

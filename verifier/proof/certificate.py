@@ -30,12 +30,12 @@ from typing import Iterable, Iterator
 
 from .. import __version__
 from ..coerce import as_certification
-from .checker import (FORMAT, MEDIAN_SEMANTICS, SEMANTICS, VERSION, Sums, cell_json, expectation_json, measure_json,
-                      median_cell_json, median_totals_json, order_cells, pattern_text, totals_json)
+from .checker import (FORMAT, MEDIAN_SEMANTICS, SEMANTICS, VERSION, Sums, cell_json, measure_json, median_cell_json,
+                      median_totals_json, order_cells, pattern_text, totals_json)
 from ..errors import VerifierError
 from ..geometry.decomposition import Leaf, Unresolved
 from ..measure import cone_measure
-from ..exact import rational_str
+from ..models.tasks import median_cells
 from ..models.weightfile import model_to_json
 
 LIST_KEYS = ("tree", "pieces", "unresolved")
@@ -85,16 +85,31 @@ def _unresolved_line(u: Unresolved, m) -> str:
                      "constraints": [list(r) for r in u.constraints], "measure": measure_json(m)})
 
 
-def _write(path: Path, model, nodes: list, piece_lines: Iterable[str], unresolved: list[Unresolved],
-           correct: Sums, errors: Sums, pieces: int, meta: dict) -> Path:
+def _semantics(model) -> dict:
+    n = model.n
+    if model.task.outputs_value:
+        return {**MEDIAN_SEMANTICS, "task": model.task.name, "cells": [median_cell_json(c) for c in median_cells(n)]}
+    above = model.task.above(n)
+    return {**SEMANTICS, "task": model.task.name, "target_above": above,
+            "cells": [cell_json(s, a) for s, a in order_cells(above, n)]}
+
+
+def _totals(model, tally, unresolved_measures: list) -> dict:
+    """The totals implied by a run's tally (accuracy, or a median model's MSE)."""
+    if model.task.outputs_value:
+        return median_totals_json(tally.squared_error.value(), tally.masses.sums(), len(unresolved_measures),
+                                  tally.pieces, model)
+    return totals_json(tally.correct.sums(), tally.errors.sums(), Sums.of(unresolved_measures), tally.pieces)
+
+
+def _write(path: Path, model, nodes: list, piece_lines: Iterable[str], unresolved: list[Unresolved], tally,
+           meta: dict) -> Path:
     """Write the certificate, streaming the pieces' lines (see the module docstring)."""
     n = model.n
-    above = model.task.above(n)
     weights = {k: v for k, v in model_to_json(model).items() if k not in ("name", "meta")}
     measures = [cone_measure(u.constraints, n) for u in unresolved]
-    semantics = {**SEMANTICS, "task": model.task.name, "target_above": above,
-                 "cells": [cell_json(s, a) for s, a in order_cells(above, n)]}
-    totals = totals_json(correct, errors, Sums.of(measures), pieces)
+    semantics = _semantics(model)
+    totals = _totals(model, tally, measures)
     meta = {"model_name": model.name, "generator": f"verifier {__version__}",
             "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             **meta, "python": platform.python_version()}
@@ -137,10 +152,6 @@ def _write(path: Path, model, nodes: list, piece_lines: Iterable[str], unresolve
     return path
 
 
-def _sums(tally_sum) -> Sums:
-    return Sums(tally_sum.lo, tally_sum.hi, tally_sum.count, tally_sum.certified)
-
-
 def write_run(run, model, path, seconds: float, stop_reason) -> Path:
     """Write the certificate of a streaming run (:func:`verifier.pipeline.run` with ``certificate``)."""
     from ..pipeline import preorder
@@ -168,8 +179,7 @@ def write_run(run, model, path, seconds: float, stop_reason) -> Path:
                 if hasattr(f, "close"):
                     f.close()
     meta = {"certify_seconds": round(seconds, 3), "workers": run.workers, "stop_reason": stop_reason}
-    return _write(Path(path), model, nodes, piece_lines(), unresolved, _sums(run.tally.correct),
-                  _sums(run.tally.errors), run.tally.pieces, meta)
+    return _write(Path(path), model, nodes, piece_lines(), unresolved, run.tally, meta)
 
 
 def _nodes(tree) -> list:
@@ -190,60 +200,25 @@ def _nodes(tree) -> list:
 
 
 def write_certificate(cert, path: str | Path) -> Path:
-    """Write the certificate of ``cert`` to ``path`` (JSON): a certification made with ``keep=True``,
-    or a model to certify."""
-    from ..pipeline import piece_line
+    """Write the certificate of ``cert`` to ``path`` (JSON): a certification made with ``keep=True``
+    (accuracy or a median model's MSE), or a model to certify."""
+    from ..certify_median import MSE
+    from ..pipeline import ACCURACY, piece_line
     cert = as_certification(cert)
-    if cert.model.task.outputs_value:
-        return write_median_certificate(cert, path)
     if cert.decomposition is None:
         raise VerifierError("no certificate: this certification kept no pieces (certify(..., keep=True), "
                             "or pass certificate=PATH to certify)")
     dec = cert.decomposition
+    median = cert.model.task.outputs_value
+    cones, values = (cert.cones, tuple(zip(cert.contributions, cert.masses))) if median else \
+        (cert.outcomes, cert.measures)
     scored = [[] for _ in dec.pieces]
-    for o, m in zip(cert.outcomes, cert.measures):
-        scored[o.piece].append((o, m))
-    lines = (piece_line(p, s) for p, s in zip(dec.pieces, scored))
+    for c, v in zip(cones, values):
+        scored[c.piece].append((c, v))
+    scoring = MSE if median else ACCURACY     # (the per-cone entry only: the same for their estimated forms)
+    lines = (piece_line(p, s, scoring) for p, s in zip(dec.pieces, scored))
     meta = {"certify_seconds": round(cert.seconds, 3), "workers": cert.workers, "stop_reason": cert.stop_reason}
-    return _write(Path(path), cert.model, _nodes(dec.tree), lines, list(dec.unresolved),
-                  _sums(cert.tally.correct), _sums(cert.tally.errors), cert.tally.pieces, meta)
-
-
-def write_median_certificate(cert, path: str | Path) -> Path:
-    """The certificate of a median model's MSE certification (small models: built in memory)."""
-    from ..models.tasks import median_cells
-    if cert.unsplit:
-        raise VerifierError(f"no certificate: {cert.stop_reason}; every piece needs its cones"
-                            " (raise --max-seconds, or set a piece budget with --max-pieces instead)")
-    model, dec, n = cert.model, cert.decomposition, cert.model.n
-    by_piece: dict[int, list[dict]] = {}
-    for c, e, m in zip(cert.cones, cert.contributions, cert.masses):
-        by_piece.setdefault(c.piece, []).append({
-            "cell": median_cell_json(c.cell), "constraints": [list(r) for r in c.constraints],
-            "form": [rational_str(v) for v in c.form], "squared_error": expectation_json(e), "measure": measure_json(m)})
-    pieces = [{"pattern": pattern_text(p.pattern), "constraints": [list(r) for r in p.constraints],
-               "logit_map": [[rational_str(v) for v in row] for row in p.logit_map],
-               "outcomes": by_piece.get(k, [])} for k, p in enumerate(dec.pieces)]
-    doc = {
-        "format": FORMAT, "version": VERSION,
-        "semantics": {**MEDIAN_SEMANTICS, "task": model.task.name,
-                      "cells": [median_cell_json(c) for c in median_cells(n)]},
-        "model": {k: v for k, v in model_to_json(model).items() if k not in ("name", "meta")},
-        "tree": [json.loads(line) for line in _tree_lines(_nodes(dec.tree))],
-        "pieces": pieces,
-        "unresolved": [json.loads(_unresolved_line(u, cone_measure(u.constraints, n))) for u in dec.unresolved],
-        "totals": median_totals_json(cert.contributions, Sums.of(cert.masses), len(dec.unresolved), len(pieces), model),
-        "meta": {"model_name": model.name, "generator": f"verifier {__version__}",
-                 "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                 "certify_seconds": round(cert.seconds, 3), "stop_reason": cert.stop_reason,
-                 "python": platform.python_version()},
-    }
-    path = Path(path)
-    try:
-        path.write_text(dumps_certificate(doc))
-    except OSError as e:
-        raise VerifierError(f"{path}: cannot write the certificate ({e.strerror or e})") from None
-    return path
+    return _write(Path(path), cert.model, _nodes(dec.tree), lines, list(dec.unresolved), cert.tally, meta)
 
 
 def certificate_document(cert) -> dict:

@@ -140,20 +140,24 @@ def output_gain_squared(model: Model) -> Fraction:
     return frobenius(model.w_oh) * frobenius(model.w_hi) * sum((recurrent ** s for s in range(model.n)), Fraction(0))
 
 
-def median_totals_json(contributions: Sequence[Expectation], masses: Sums, unresolved: int, pieces: int,
-                       model: Model) -> dict:
-    """The MSE and RMSE implied by the cones' squared-error integrals. Cones a budget left
-    undecided have mass at most ``1 - (the decided cones' mass)``, and on them the squared error is
-    at most ``2 (K^2 + 1) |x|^2`` (with ``E[|x|^2 1_U] = n gamma(U)`` on a cone): that bound widens
-    the MSE's upper end."""
+def median_mse(total: Expectation, masses: Sums, unresolved: int, model: Model) -> tuple[Expectation, Fraction, Fraction]:
+    """The MSE implied by the decided cones' squared-error integrals (their sum ``total``), with the
+    bound on the undecided mass and the tail bound that widens the MSE's upper end. Cones a budget
+    left undecided have mass at most ``1 - (the decided cones' mass)``, and on them the squared
+    error is at most ``2 (K^2 + 1) |x|^2`` (with ``E[|x|^2 1_U] = n gamma(U)`` on a cone)."""
     undecided = max(Fraction(1) - masses.lo, Fraction(0)) if unresolved else Fraction(0)
     tail = 2 * (output_gain_squared(model) + 1) * model.n * undecided
-    mse = widened(sum_expectations(contributions), tail, masses.certified)
+    return widened(total, tail, masses.certified), undecided, tail
+
+
+def median_totals_json(total: Expectation, masses: Sums, unresolved: int, pieces: int, model: Model) -> dict:
+    """The totals of a median certificate: MSE and RMSE (:func:`median_mse`), decided mass, counts."""
+    mse, undecided, tail = median_mse(total, masses, unresolved, model)
     return {
         "mse": expectation_json(mse), "rmse": expectation_json(square_root(mse)),
         "decided_mass": interval_json(masses.lo, masses.hi), "undecided_mass_bound": rational_str(undecided),
         "tail_bound": rational_str(tail), "certified": mse.certified, "complete": not unresolved,
-        "pieces": pieces, "cones": len(contributions), "unresolved_cones": unresolved,
+        "pieces": pieces, "cones": masses.count, "unresolved_cones": unresolved,
     }
 
 
@@ -809,7 +813,7 @@ class _Checker:
                                            "excludes 1: the cones do not tile R^n")
 
     def check_median_totals(self, stored, pieces: int) -> None:
-        expected = _as_json(median_totals_json(self.contributions, Sums.of(self.masses), len(self.unresolved),
+        expected = _as_json(median_totals_json(sum_expectations(self.contributions), Sums.of(self.masses), len(self.unresolved),
                                                pieces, self.model))
         stored = _object(stored, tuple(expected), "totals")
         for key, value in expected.items():
