@@ -58,7 +58,7 @@ def test_error_form_is_output_minus_median_at_interior_points(seed):
 @pytest.mark.parametrize("seed", range(3))
 def test_certified_mse_agrees_with_monte_carlo(seed):
     model = _scalar_model(seed)
-    cert = certify(model)
+    cert = certify(model, workers=1 + seed % 2, keep=False)   # the streaming pipeline, serial and parallel
     est = estimate_mse(model, 200_000, seed=seed)
     assert cert.certified and cert.mse.width < Fraction(1, 10**25)
     assert abs(float(cert.mse.lo) - est.mse) <= 4 * est.stderr

@@ -22,10 +22,13 @@ from verifier.proof.certificate import write_certificate
 from verifier.proof.checker import check_certificate
 
 
-def gaussian_model(d: int, n: int, seed: int) -> Model:
+def gaussian_model(d: int, n: int, seed: int, task: str = "2nd_argmax") -> Model:
+    """Gaussian weights; ``task="median"``: a one-output ScalarRNN scored by its squared error."""
     rng = np.random.default_rng((seed, d, n))
-    arrays = [rng.standard_normal(shape).astype(np.float32) for shape in ((d, 1), (d, d), (n, d))]
-    return Model.from_arrays(*arrays, name=f"gaussian {d},{n} seed {seed}", precision="float32")
+    outputs = 1 if task == "median" else n
+    arrays = [rng.standard_normal(shape).astype(np.float32) for shape in ((d, 1), (d, d), (outputs, d))]
+    return Model.from_arrays(*arrays, name=f"gaussian {d},{n} seed {seed}", precision="float32", task=task,
+                             seq_len=n if task == "median" else None)
 
 
 def without_meta(path) -> dict:
@@ -34,9 +37,26 @@ def without_meta(path) -> dict:
     return doc
 
 
+def scores(cert) -> tuple:
+    """The certified numbers: accuracy and error rate, or a median model's MSE and RMSE."""
+    return (cert.mse, cert.rmse) if cert.model.task.outputs_value else (cert.accuracy, cert.error_rate)
+
+
+def kept(cert) -> tuple:
+    """The kept cones and their values."""
+    if cert.model.task.outputs_value:
+        return cert.cones, cert.contributions, cert.masses
+    return cert.outcomes, cert.measures
+
+
 def same_result(a, b) -> bool:
-    return (a.accuracy == b.accuracy and a.error_rate == b.error_rate and a.pieces == b.pieces
-            and a.cones == b.cones and a.breakdown() == b.breakdown())
+    count = (lambda c: c.cone_count) if a.model.task.outputs_value else (lambda c: c.cones)
+    return (scores(a) == scores(b) and a.pieces == b.pieces and count(a) == count(b)
+            and a.breakdown() == b.breakdown())
+
+
+# a small model of each kind: 2nd argmax (accuracy) and median (squared error)
+SMALL = {"accuracy": lambda: gaussian_model(4, 3, 0), "median": lambda: gaussian_model(6, 3, 0, "median")}
 
 
 def test_streaming_matches_the_kept_run_and_its_certificate(tmp_path):
@@ -50,19 +70,22 @@ def test_streaming_matches_the_kept_run_and_its_certificate(tmp_path):
     assert check_certificate(tmp_path / "s.json").valid
 
 
-def test_two_processes_give_the_serial_result(tmp_path):
-    model = gaussian_model(4, 3, 0)
+@pytest.mark.parametrize("kind", SMALL)
+def test_two_processes_give_the_serial_result(tmp_path, kind):
+    model = SMALL[kind]()
     serial = certify(model, certificate=tmp_path / "1.json")
     parallel = certify(model, workers=2, certificate=tmp_path / "2.json")
     assert parallel.workers == 2 and same_result(serial, parallel)
     assert parallel.decomposition.tree == serial.decomposition.tree
-    assert parallel.outcomes == serial.outcomes and parallel.measures == serial.measures
+    assert kept(parallel) == kept(serial)
     assert without_meta(tmp_path / "1.json") == without_meta(tmp_path / "2.json")
+    assert check_certificate(tmp_path / "2.json").valid
 
 
-def test_dask_local_cluster_gives_the_serial_result(tmp_path):
+@pytest.mark.parametrize("kind", SMALL)
+def test_dask_local_cluster_gives_the_serial_result(tmp_path, kind):
     distributed = pytest.importorskip("distributed")
-    model = gaussian_model(4, 3, 0)
+    model = SMALL[kind]()
     serial = certify(model, keep=False, certificate=tmp_path / "1.json")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
@@ -71,26 +94,50 @@ def test_dask_local_cluster_gives_the_serial_result(tmp_path):
     assert without_meta(tmp_path / "1.json") == without_meta(tmp_path / "2.json")
 
 
+BUDGETED = {"accuracy": lambda: gaussian_model(10, 3, 1), "median": lambda: gaussian_model(10, 3, 1, "median")}
+
+
 @pytest.mark.parametrize("workers", [1, 2])
-def test_a_time_budget_holds_and_stays_true(workers):
-    model = gaussian_model(10, 3, 1)
+@pytest.mark.parametrize("kind", BUDGETED)
+def test_a_time_budget_holds_and_stays_true(workers, kind):
+    model = BUDGETED[kind]()
     full = certify(model, keep=False)
     start = time.perf_counter()
     part = certify(model, max_seconds=0.05, workers=workers, keep=False)
     assert time.perf_counter() - start < 2.5
     assert not part.complete and "time budget" in part.stop_reason
-    assert part.error_rate.lo <= full.error_rate.estimate <= part.error_rate.hi
-    assert part.accuracy.lo <= full.accuracy.estimate <= part.accuracy.hi
+    for p, f in zip(scores(part), scores(full)):
+        assert p.lo <= f.lo and f.hi <= p.hi
+    assert part.certified and part.pieces < full.pieces
 
 
-def test_ctrl_c_gives_a_clean_partial_result(tmp_path):
-    model = gaussian_model(5, 4, 1)
+def test_a_budget_holds_inside_plackett_measures_of_a_median_model(tmp_path):
+    """n = 4: the budget stops a cone's measure between simplices; the partial certificate checks."""
+    from verifier.estimate.sampling import estimate_mse
+    model = gaussian_model(3, 4, 2, "median")
+    start = time.perf_counter()
+    part = certify(model, max_seconds=1.0, workers=2, keep=False, certificate=tmp_path / "c.json")
+    assert time.perf_counter() - start < 3.0
+    assert not part.complete and part.certified and "time budget" in part.stop_reason
+    est = estimate_mse(model, 100_000, seed=0)
+    assert part.mse.lo <= est.mse + 4 * est.stderr and est.mse - 4 * est.stderr <= part.mse.hi
+    report = check_certificate(tmp_path / "c.json")
+    assert report.valid and not report.summary["complete"]
+    assert Fraction(report.summary["mse"]["hi"]) == part.mse.hi
+
+
+@pytest.mark.parametrize("kind", ["accuracy", "median"])
+def test_ctrl_c_gives_a_clean_partial_result(tmp_path, kind):
+    model = gaussian_model(5, 4, 1) if kind == "accuracy" else gaussian_model(3, 4, 2, "median")
     timer = threading.Timer(0.4, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     part = certify(model, keep=False, certificate=tmp_path / "c.json")
     timer.join()
     assert not part.complete and "interrupted" in part.stop_reason
-    assert part.accuracy.lo <= part.accuracy.hi and part.unresolved.hi > 0
+    if kind == "accuracy":
+        assert part.accuracy.lo <= part.accuracy.hi and part.unresolved.hi > 0
+    else:
+        assert part.mse.lo <= part.mse.hi and part.undecided_mass > 0 and part.tail_bound > 0
     report = check_certificate(tmp_path / "c.json")
     assert report.valid and not report.summary["complete"]
 
