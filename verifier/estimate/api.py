@@ -6,6 +6,7 @@ Methods (see each module):
 * ``branching``   prefix-sharing trees with stratified last inputs (:mod:`.branching`);
 * ``stratified``  order cells with Neyman allocation (:mod:`.stratified`);
 * ``conditional`` last input integrated exactly (:mod:`.conditional`);
+* ``circle``      exact right fraction of random great circles (:mod:`.circle`);
 * ``moments``     deterministic Gaussian-mixture moment propagation (:mod:`.moment_propagation`);
 * ``auto``        the method measured best for the model's size (``benchmarks/bench_estimate.py``):
   ``conditional`` for n = 2 (it removes almost all the variance), ``branching`` for n >= 10
@@ -14,7 +15,9 @@ Methods (see each module):
 Randomized methods return a standard error (the spread of their independent units); the
 deterministic one returns ``stderr=None`` and a bias the method cannot state (measured in the
 benchmark). The work count ``forward_passes`` is RNN steps computed divided by n (one
-sequence's forward pass = n steps); ``moments`` runs no forward pass (0).
+sequence's forward pass = n steps); ``circle`` counts 2 per arc walked (each arc runs the network
+on the two vectors z(t), z'(t); its root finding is extra, measured in the benchmark);
+``moments`` runs no forward pass (0).
 
 >>> e = estimate("handcrafted:2", seconds=0.05, method="sampling", seed=1)
 >>> e.accuracy, e.stderr, e.deterministic
@@ -31,14 +34,18 @@ import numpy as np
 
 from ..errors import VerifierError
 from ..coerce import as_model
-from . import METHODS, branching, conditional, moment_propagation, monte_carlo, stratified
+from . import METHODS, branching, circle, conditional, moment_propagation, monte_carlo, stratified
 from .kernel import Weights
-from .runner import Tally, sample_until
+from .runner import MAX_BATCH, Tally, sample_until
 
 MAX_SECONDS = 86_400.0
 FACTORS = (2, 2)  # branchings at the last positions, measured best on M16,10 (benchmarks/results/estimate.txt)
 MOMENT_COMPONENTS = 64
 PILOT_PER_CELL, STRATIFIED_UNIT = 16, 4
+# A batch of circles walks as many lockstep steps as its longest circle has arcs, each with a fixed
+# numpy overhead, so small batches are slow per circle: the first batch is sized to about a quarter
+# of the budget from a guess of a circle's cost in large batches (5e-8 n^2 d^2 s; measured 1.2 ms on M16,10).
+CIRCLE_SECONDS = 5e-8
 
 
 @dataclass(frozen=True)
@@ -80,8 +87,8 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
              dtype: str = "float64") -> Estimate:
     """Estimate ``model``'s accuracy (a spec, Model or PyTorch module) in about ``seconds`` of wall time.
 
-    ``dtype`` is the arithmetic of the forward passes (``conditional`` and ``moments`` always use
-    float64). Loading the model is not timed.
+    ``dtype`` is the arithmetic of the forward passes (``conditional``, ``circle`` and ``moments``
+    always use float64). Loading the model is not timed.
     """
     model = as_model(model)
     if model.task.outputs_value:
@@ -97,7 +104,7 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
     if name == "moments" and (model.task.above(model.n) > 1 or model.n < 2):
         raise VerifierError(f"the moments method handles argmax and 2nd_argmax tasks with n >= 2, not"
                             f" {model.task.name} with n = {model.n}")
-    w = Weights.of(model, np.float64 if name in ("conditional", "moments") else np.dtype(dtype))
+    w = Weights.of(model, np.float64 if name in ("conditional", "circle", "moments") else np.dtype(dtype))
     start = time.perf_counter()
     if name == "moments":
         acc = moment_propagation.moment_estimate(w, MOMENT_COMPONENTS)
@@ -111,6 +118,11 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
         tally = sample_until(stratified.batch(w, counts), max(seconds - (time.perf_counter() - start), 0.0), rng,
                              first=1, min_batch=1)
         passes = pilot + tally.units * float(counts.sum())
+    elif name == "circle":
+        work = circle.Work()
+        first = int(seconds / (4 * CIRCLE_SECONDS * (w.n * w.d) ** 2))
+        tally = sample_until(circle.batch(w, work), seconds, rng, first=min(max(first, 4), MAX_BATCH), min_batch=1)
+        passes = work.forward_passes
     else:
         module = {"sampling": monte_carlo, "branching": branching, "conditional": conditional}[name]
         draw = branching.batch(w, FACTORS) if name == "branching" else module.batch(w)
