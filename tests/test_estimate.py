@@ -11,7 +11,7 @@ import pytest
 
 from verifier.certify import certify
 from verifier.errors import VerifierError
-from verifier.estimate import branching, conditional, kernel, monte_carlo, stratified
+from verifier.estimate import branching, circle, conditional, kernel, monte_carlo, stratified
 from verifier.estimate.api import estimate, resolve_method
 from verifier.estimate.sampling import correct
 from verifier.models.loading import load_model
@@ -48,6 +48,7 @@ def randomized_batches(model):
             yield f"branching {factors}", branching.batch(w, factors)
     yield "stratified", stratified.batch(w, stratified.allocation(right, 16, 4 * len(right)))
     yield "conditional", conditional.batch(w)
+    yield "circle", circle.batch(w)
 
 
 @pytest.mark.parametrize("spec", SMALL)
@@ -205,3 +206,54 @@ def test_first_max_at_is_argmax_with_ties():
     logits[:, :50] = 0
     position = rng.integers(0, 5, size=4000)
     assert np.array_equal(kernel.first_max_at(logits, position), logits.argmax(axis=0) == position)
+
+
+def grid_fraction(model, x, y, points: int) -> tuple[float, int]:
+    """Right fraction of the circle x cos t + y sin t on a midpoint grid, by the exact sampler, and the
+    number of answer switches seen (each true switch moves the grid's value by at most 1 / points)."""
+    t = (np.arange(points) + 0.5) * 2 * np.pi / points
+    ok = correct(model, np.cos(t)[:, None] * x + np.sin(t)[:, None] * y)
+    return float(ok.mean()), int(np.count_nonzero(ok != np.roll(ok, 1)))
+
+
+@pytest.mark.parametrize("spec, points", [("trained:4:3", 100_000), ("handcrafted:3", 400_000),
+                                          ("handcrafted:10", 50_000), ("m1610", 20_000)])
+def test_circle_fraction_matches_a_dense_grid(spec, points, request):
+    """The walked fraction equals the exact forward pass on a dense grid, up to the grid's resolution
+    (handcrafted:3's error wedges are ~3e-4 rad wide: its grid is finer)."""
+    model = load_model(request.getfixturevalue("m1610_path") if spec == "m1610" else spec)
+    x, y = np.random.default_rng(5).standard_normal((2, 4, model.n))
+    work = circle.Work()
+    walked = circle.circle_fractions(kernel.Weights.of(model, np.float64), x, y, work)
+    for i in range(len(x)):
+        grid, switches = grid_fraction(model, x[i], y[i], points)
+        assert abs(walked[i] - grid) <= (switches + 1) / points, (i, walked[i], grid, switches)
+    assert work.circles == 4 and work.arcs >= 4 and work.bias_bound < 1e-8
+
+
+def test_circle_fraction_is_exact_when_only_the_order_matters():
+    """W_oh = 0: every logit is 0, position 0 wins, so the answer is right iff z_0 has the target's rank.
+    z_j - z_0 > 0 on a half circle ending at a_j; for n = 3 the answer is right (2nd argmax) iff
+    exactly one of z_1, z_2 exceeds z_0: the symmetric difference of two half circles, 2 delta of
+    2 pi where delta is the angle between a_1 and a_2. Argmax: neither, (pi - delta) / (2 pi)."""
+    rng = np.random.default_rng(7)
+    x, y = rng.standard_normal((2, 200, 3))
+    a = np.arctan2(x[:, 1:] - x[:, :1], -(y[:, 1:] - y[:, :1]))  # z_j - z_0 = -R_j sin(t - a_j)
+    delta = np.abs(np.angle(np.exp(1j * (a[:, 0] - a[:, 1]))))
+    for task, exact in (("2nd_argmax", delta / np.pi), ("argmax", (np.pi - delta) / (2 * np.pi))):
+        model = Model.from_arrays([[1], [-1]], np.eye(2).tolist(), np.zeros((3, 2)).tolist(), task=task)
+        walked = circle.circle_fractions(kernel.Weights.of(model, np.float64), x, y)
+        assert np.allclose(walked, exact, atol=1e-9), task
+    # n = 2: the first input beats the second on exactly half of every circle
+    model = Model.from_arrays([[1], [-1]], np.eye(2).tolist(), np.zeros((2, 2)).tolist(), task="argmax")
+    walked = circle.circle_fractions(kernel.Weights.of(model, np.float64), x[:, :2], y[:, :2])
+    assert np.allclose(walked, 0.5, atol=1e-9)
+
+
+def test_circle_estimate_counts_its_work_and_refuses_value_tasks():
+    e = estimate("trained:4:3", seconds=0.1, method="circle", seed=1)
+    assert e.method == "circle" and e.dtype == "float64" and e.units > 0 and e.seconds < 0.5
+    assert e.forward_passes >= 2 * e.units and e.forward_passes % 2 == 0  # 2 per arc, at least one arc each
+    median = Model.from_arrays([[1], [-1]], [[1, -1], [-1, 1]], [[1.0, -1.0]], task="median", seq_len=3)
+    with pytest.raises(VerifierError):
+        estimate(median, method="circle")
