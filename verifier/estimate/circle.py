@@ -5,17 +5,17 @@ N(0, I_n), so the fraction F of t in [0, 2 pi) where the model is right at z(t) 
 to the accuracy: one unit is one circle, its value F (an unbiased estimate; circles are i.i.d.).
 
 Walking a circle. The model is positively homogeneous and piecewise linear, so on an arc where
-the activation pattern is fixed every pre-activation, hidden state and logit is
-``a cos t + b sin t``: the network run on the two vectors x and y with that pattern's masks.
-Such a quantity with value v and derivative v' at t is ``v cos s + v' sin s`` at t + s; its next
-root after t is ``s = pi/2 + atan(v' / v)``, in closed form and increasing in v' / v, so the
-nearest root over all quantities costs one atan per circle. From the current angle the
-walk decides, step by step, the pattern by the signs of the values at t (neuron on iff v > 0),
-the target by sorting z(t), and the answer by the target's logit gaps L_target - L_j
-(right iff every gap is > 0, or exactly 0 for j after the target: the first maximal logit wins,
-as PyTorch's argmax); it then advances to the nearest root among all pre-activations, all
-differences z_target - z_j (the target changes only where it meets another input) and all gaps,
-crediting the arc's length if the answer was right. Nothing changes strictly inside an arc.
+the activation pattern is fixed, every pre-activation, hidden state and logit is
+``a cos t + b sin t``. A quantity with value v and derivative v' at t is ``v cos s + v' sin s``
+at t + s, whose next root is ``s = pi/2 + atan(v' / v)``: closed form, increasing in v' / v, so
+the nearest root over all quantities takes one atan per circle. At the current angle t the walk
+runs the network on the rotated basis z(t), z'(t) (each quantity's value and derivative come out
+directly) and decides the pattern step by step (a neuron is on iff its value is > 0), the
+target by sorting z(t), and the answer from the target's logit gaps L_target - L_j (right iff
+every gap is > 0, or exactly 0 for j after the target: the first maximal logit wins, as in
+PyTorch's argmax). It then advances to the nearest root among all pre-activations, the
+differences z_target - z_j (the target changes only where it meets another input) and the gaps,
+crediting the arc if the answer was right. Nothing changes strictly inside an arc.
 
 Ties and rounding (float64; a randomized estimate, not a certified number):
 
@@ -31,10 +31,16 @@ Ties and rounding (float64; a randomized estimate, not a certified number):
   (sum over neurons of max |W_oh| |h|) is an exact tie on the whole arc (structural ties, as in
   ``handcrafted:10``, otherwise read as rounding noise); then the first index wins. Gaps that
   are identically zero (equal readout rows, no active neuron) are exactly zero anyway.
-  Quantities that are identically zero have no root.
+  Quantities that are identically zero have no root. Inputs tie only on a null set of circles.
+* How many circles a budget buys depends on the clock, and a batch's time on its circles' arc
+  counts, which correlate weakly with their values: a ratio-estimator effect of order 1/units
+  against a standard error of order 1/sqrt(units).
 
-Cost: per arc the walk runs the network on two vectors (2 forward passes) plus an atan2 for
-every pre-activation; a circle of M16,10 crosses hundreds of arcs (``benchmarks/bench_estimate.py``).
+Cost: per arc the walk runs the network on two vectors (counted as 2 forward passes) plus a
+division and a minimum for every pre-activation, order difference and gap. A circle of M16,10
+crosses about 280 arcs, so it costs about as much as 1,700 plain samples in numpy
+(``benchmarks/bench_estimate.py``). The circles of a batch walk in lockstep, one arc per numpy
+step, so a batch takes as many steps as its longest circle has arcs.
 """
 
 from __future__ import annotations
