@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import queue
+import threading
 import time
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -228,8 +229,19 @@ def _model(model_json: dict) -> Model:
     return _MODELS[key]
 
 
+# python-flint's working precision (flint.ctx.prec) is process-global, and the measures set it:
+# threads of one process (a threaded dask worker) would change each other's precision, so
+# enclosures would still be rigorous but not reproducible. A process runs one task at a time.
+_ONE_TASK = threading.Lock()
+
+
 def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskResult:
     """Walk one subtree, scoring each piece as it is found (see the module docstring)."""
+    with _ONE_TASK:
+        return _run_task(task, interrupt)
+
+
+def _run_task(task: Task, interrupt: Callable[[], bool]) -> TaskResult:
     model = _model(task.model_json)
     n = model.n
     cells = task.scoring.cells(model)
@@ -314,7 +326,10 @@ def piece_line(piece: Piece, scored: list, scoring: Scoring) -> str:
 # -- executors -------------------------------------------------------------------------------
 
 def _worker_init() -> None:
-    """Ctrl-C is the parent's to handle (BLAS threads are pinned when the package loads)."""
+    """Ctrl-C is the parent's to handle (BLAS threads are pinned when the package loads); a forked
+    worker gets a fresh task lock (the parent's may be held by an abandoned thread)."""
+    global _ONE_TASK
+    _ONE_TASK = threading.Lock()
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
