@@ -92,3 +92,14 @@ def test_bench_training_quick(tmp_path):
     rows = [line.split() for line in text.splitlines() if line.startswith("2nd_argmax")]
     assert [r[3] for r in rows[:2]] == ["1", "5"] and all(float(r[5]) > 0 for r in rows)
     assert (tmp_path / "training.txt").read_text() in text + "\n"
+
+
+@pytest.mark.slow
+def test_bench_median_quick(tmp_path):
+    text = run_quick("bench_median.py", tmp_path)
+    rows = [line.split("|")[1:-1] for line in text.splitlines() if line.startswith("| d=")]
+    assert [(r[0].strip(), r[1].strip()[0]) for r in rows] == [("d=2, n=2", "1"), ("d=2, n=2", "2"),
+                                                               ("d=4, n=3", "1"), ("d=4, n=3", "2")]
+    for r in rows:  # certified, the 2-worker interval is the 1-worker one, and Monte Carlo agrees
+        assert r[8].strip() == "yes" and r[9].strip() in ("-", "yes") and abs(float(r[12])) < 4
+    assert "2 workers" in (tmp_path / "median.txt").read_text()
