@@ -4,7 +4,8 @@ For a few median models (AlgZoo's ScalarRNN: one output; the weights are drawn l
 default RNN/Linear initialization, uniform in +-1/sqrt(d), seeded), each row runs
 ``python -m verifier certify MODEL --json --workers W [--max-seconds B]`` as its own command
 (the streaming pipeline, as a user runs it; memory sampled over the process tree, workers
-included, as in ``bench_certify.py``) and prints: pieces, cones, wall time, peak memory, the
+included, as in ``bench_certify.py``) and prints: pieces, cones, wall time, CPU time (the command
+and its workers: on a shared machine the wall time also reflects other jobs), peak memory, the
 certified MSE interval and its width, whether 2 workers gave exactly the 1-worker interval, and a
 Monte Carlo MSE (10^7 samples by default) with its standard error and |difference| / stderr.
 Cones of dimension 4 and 5 (n = 4, 5) are certified (Plackett), as ``certify`` does by default.
@@ -19,6 +20,7 @@ from __future__ import annotations
 from benchmark_env import machine  # first: it pins BLAS to one thread before numpy loads
 
 import argparse  # noqa: E402
+import resource  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from fractions import Fraction  # noqa: E402
@@ -37,7 +39,7 @@ from verifier.models.weightfile import save_json  # noqa: E402
 MODELS = [(2, 2, (1, 2), None), (2, 3, (1, 2), None), (4, 3, (1, 2), None), (8, 3, (1, 2), None),
           (2, 4, (1, 2), None), (4, 4, (1, 2), None), (2, 5, (1, 2), None), (4, 5, (2,), 60)]
 QUICK = [(2, 2, (1, 2), None), (4, 3, (1, 2), None)]
-HEADER = ("| model | workers | pieces | cones | wall s | peak MB | MSE (interval) | width | certified |"
+HEADER = ("| model | workers | pieces | cones | wall s | CPU s | peak MB | MSE (interval) | width | certified |"
           " same as 1 worker | MC MSE | MC stderr | z | note |")
 
 
@@ -56,7 +58,7 @@ def row_text(d: int, n: int, workers: int, r: dict, serial: dict | None, est) ->
     too small to hand out subtrees runs in one process)."""
     used = workers if r.get("workers", workers) == workers else f"{workers} ({r['workers']} used)"
     if "pieces" not in r:
-        return f"| d={d}, n={n} | {used} | | | {r['wall_s']:.1f} | {r['peak_mb']:.0f} | | | | | | | | FAILED: {r.get('error')} |"
+        return f"| d={d}, n={n} | {used} | | | {r['wall_s']:.1f} | {r['cpu_s']:.1f} | {r['peak_mb']:.0f} | | | | | | | | FAILED: {r.get('error')} |"
     mse = r["mse"]
     lo, hi = Fraction(mse["lo_exact"]), Fraction(mse["hi_exact"])
     centre = float((lo + hi) / 2)
@@ -69,7 +71,8 @@ def row_text(d: int, n: int, workers: int, r: dict, serial: dict | None, est) ->
     if r["budget_s"] is not None:
         limit = r["budget_s"] + max(0.1 * r["budget_s"], 2.0)
         notes.append(f"budget {r['budget_s']:g} s {'held' if r['wall_s'] <= limit else 'EXCEEDED'}")
-    return (f"| d={d}, n={n} | {used} | {r['pieces']} | {r['cones']} | {r['wall_s']:.1f} | {r['peak_mb']:.0f} |"
+    return (f"| d={d}, n={n} | {used} | {r['pieces']} | {r['cones']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} |"
+            f" {r['peak_mb']:.0f} |"
             f" [{decimal_bound(lo, 12, up=False)}, {decimal_bound(hi, 12, up=True)}] | {float(hi - lo):.1e} | {'yes' if r['certified'] else 'no (estimate)'} |"
             f" {same} | {est.mse:.6f} | {est.stderr:.1e} | {z:+.2f} | {'; '.join(notes) or 'ok'} |")
 
@@ -98,7 +101,10 @@ def main(argv=None) -> int:
             est = estimate_mse(model, samples, seed=1)
             runs = {}
             for w in counts:
+                before = resource.getrusage(resource.RUSAGE_CHILDREN)
                 runs[w] = run_row(str(path), w, budget, args.timeout)
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                runs[w]["cpu_s"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
                 line = row_text(d, n, w, runs[w], runs.get(1) if w > 1 else None, est)
                 lines.append(line)
                 print(line, flush=True)

@@ -101,5 +101,5 @@ def test_bench_median_quick(tmp_path):
     assert [(r[0].strip(), r[1].strip()[0]) for r in rows] == [("d=2, n=2", "1"), ("d=2, n=2", "2"),
                                                                ("d=4, n=3", "1"), ("d=4, n=3", "2")]
     for r in rows:  # certified, the 2-worker interval is the 1-worker one, and Monte Carlo agrees
-        assert r[8].strip() == "yes" and r[9].strip() in ("-", "yes") and abs(float(r[12])) < 4
+        assert r[9].strip() == "yes" and r[10].strip() in ("-", "yes") and abs(float(r[13])) < 4
     assert "2 workers" in (tmp_path / "median.txt").read_text()

@@ -197,3 +197,12 @@ def test_certify_command_loads_no_slow_libraries():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout
     assert out.strip().splitlines()[-1] == "[]"
+
+
+def test_pieces_above_the_frontier_are_scored_by_workers_too():
+    """A shallow tree (every piece less than FRONTIER_DEPTH splits down) still runs in parallel."""
+    model = gaussian_model(2, 3, 0, "median")
+    serial = certify(model)
+    parallel = certify(model, workers=2)
+    assert parallel.workers == 2   # (1 when no task is handed out) and same_result(serial, parallel) and kept(parallel) == kept(serial)
+    assert parallel.decomposition.tree == serial.decomposition.tree

@@ -7,9 +7,11 @@ wanted, the piece's certificate line, appended to a file. So memory does not gro
 number of pieces.
 
 The split tree's subtrees are independent. A parallel run walks the top of the tree in this
-process down to ``FRONTIER_DEPTH`` splits, hands the open cones to workers (a process pool,
-or a dask.distributed cluster), and puts the parts back together in the tree's preorder, so the
-result does not depend on the number of workers or on the order they finish in.
+process down to ``FRONTIER_DEPTH`` splits and hands the open cones, and the pieces found above
+that depth (each scored on its own: a small model's pieces, with costly measures, are all
+there), to workers (a process pool, or a dask.distributed cluster); it puts the parts back
+together in the tree's preorder, so the result does not depend on the number of workers or on
+the order they finish in.
 
 Budgets: a wall-clock deadline (absolute ``time.time()``, so workers on other machines of a
 cluster need synchronized clocks) and a piece budget. The walk asks before every split and
@@ -193,7 +195,7 @@ class Task:
 
     number: int
     model_json: dict
-    start: Unresolved | None          # None: the whole tree
+    start: Unresolved | Piece | None  # a cone to walk (None: the whole tree), or one piece to score
     max_depth: int | None             # cones this many splits below ``start`` are handed back open
     deadline: float | None            # time.time() value
     max_pieces: int | None
@@ -209,7 +211,7 @@ class TaskResult:
     tally: Tally
     nodes: list                       # preorder: ("S", form, step, neuron) | ("L",) | ("U",) | ("T", task);
                                       # only the "T" entries unless the task keeps or certifies
-    opened: list[Unresolved]          # cones handed back open (max_depth), in preorder
+    opened: list                      # cones handed back open (max_depth) and pieces above them, in preorder
     unresolved: list[Unresolved]      # cones a budget left open, in preorder
     piece_lines: list[str] | None     # certificate lines (when not spilled)
     kept: list                        # (piece, [(cone, measure)]) when keep
@@ -256,7 +258,9 @@ def _run_task(task: Task, interrupt: Callable[[], bool]) -> TaskResult:
 
     mark = time.perf_counter()
     try:
-        for event in walk(model, task.start, stop=stop, max_depth=task.max_depth):
+        events = (task.start,) if isinstance(task.start, Piece) else \
+            walk(model, task.start, stop=stop, max_depth=task.max_depth)
+        for event in events:
             now = time.perf_counter()
             seconds["walk"] += now - mark
             mark = now
@@ -271,6 +275,9 @@ def _run_task(task: Task, interrupt: Callable[[], bool]) -> TaskResult:
                 else:
                     nodes.append(("T", len(opened)))
                     opened.append(event)
+            elif task.max_depth is not None and not stop.reason:   # a piece near the top: a task of its own
+                nodes.append(("T", len(opened)))
+                opened.append(event)
             else:
                 scored = _score(event, tally.pieces, cells, n, task.scoring, stop, seconds)
                 mark = time.perf_counter()
@@ -496,12 +503,18 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
                 reasons.append(reason)
             for number, task in tasks.items():   # abandoned subtrees stay open: their cones are unresolved
                 if number not in parts:
-                    parts[number] = TaskResult(number, _unresolved_tally(scoring), [("U",)], [], [task.start],
+                    parts[number] = TaskResult(number, _unresolved_tally(scoring), [("U",)], [], [_open(task.start)],
                                                [] if not spill else None, [], reason, {})
                     tally.unresolved += 1
         finally:
             executor.close(abandon)
     return Run(tally, parts, "; ".join(reasons) or None, seconds, used, spill)
+
+
+def _open(start: Unresolved | Piece) -> Unresolved:
+    """A task's cone as an unresolved cone (a piece: resumed after its last step)."""
+    return start if isinstance(start, Unresolved) else Unresolved(start.constraints, len(start.pattern), 0,
+                                                                  start.pattern)
 
 
 def _unresolved_tally(scoring: Scoring):
