@@ -13,9 +13,10 @@ by ``mean (D - A)(D - B)`` and by the number of samples at which sampling's MSE 
 
 Also printed: throughput of the project sampler (``verifier.estimate.sampling``) and of the
 fast forward pass, how often float32 rounding flips a decision, the variance decompositions
-(order cells, last input, branching), and a probe of the great-circle estimator (circle means
-on a fine grid: their variance, and the linear pieces a circle crosses, which an exact walk
-would pay for).
+(order cells, last input, branching), and the circle estimator's profile on M16,10 and on the
+small certified models (variance per circle against per sample, cost per circle in samples,
+linear pieces crossed per circle). Every method runs in float32 except ``conditional``,
+``circle`` and ``moments`` (float64 always).
 
     nice -n 10 python benchmarks/bench_estimate.py          # full run (~20 min)
     python benchmarks/bench_estimate.py --quick             # seconds; checks the script runs
@@ -46,8 +47,10 @@ from verifier.models.perturb import perturb  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 M1610 = "one_layer_16_hidden_94_acc_2nd_argmax.pth"
+M22 = "2nd_argmax_2_2_1073741824_2.pth"
 BUDGETS = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
-METHODS = ("sampling", "branching", "stratified", "conditional")
+METHODS = ("sampling", "branching", "stratified", "conditional", "circle")
+SMALL = ("M2,2", "trained:4:3", "handcrafted:3", "trained:6:4")
 
 
 def log(*args):
@@ -95,34 +98,33 @@ def decompositions(model, quick: bool) -> dict:
             "branching (2,2): removed share vs one sample": 1 - float(trees.var()) / total}
 
 
-def circle_probe(model, circles: int, grid: int) -> dict:
-    """Great circles x(theta) = u cos + v sin: variance of the circle mean (grid) and pieces crossed."""
-    rng = np.random.default_rng(4)
-    w = kernel.Weights.of(model, np.float64)
-    theta = (np.arange(grid) + 0.5) * 2 * np.pi / grid
-    means, pieces = [], []
-    for _ in range(circles):
-        u, v = rng.standard_normal((2, model.n))
-        x = np.cos(theta)[:, None] * u + np.sin(theta)[:, None] * v
-        ok = kernel.correct(w, x)
-        means.append(ok.mean())
-        xt = np.ascontiguousarray(x.T)
-        h = np.zeros((w.d, grid))
-        pattern = []
-        for t in range(model.n):
-            h = w.w_hh @ h + w.w_hi[:, None] * xt[t]
-            pattern.append(h > 0)
-            h = np.maximum(h, 0)
-        pattern = np.concatenate(pattern + [np.argsort(x, 1).T], axis=0)
-        pieces.append(int(np.count_nonzero((pattern != np.roll(pattern, 1, axis=1)).any(axis=0))))
-    means = np.asarray(means)
-    p = float(means.mean())
-    var = float(means.var(ddof=1))
-    mean_pieces = float(np.mean(pieces))
-    return {"circles": circles, "grid": grid, "mean": p, "variance of circle mean": var,
-            "removed share": 1 - var / (p * (1 - p)),
-            "pieces crossed per circle (>= on the grid)": mean_pieces,
-            "efficiency bound vs sampling (1 forward per piece)": p * (1 - p) / (var * mean_pieces)}
+def circle_profile(model, seconds: float, compare: tuple[str, ...] = ()) -> dict:
+    """The circle estimator against plain sampling on one model, per unit and per second.
+
+    Each method runs once for ``seconds`` through ``estimate`` (float64 circles, float32 samples).
+    Sampling's variance per sample is p(1-p) with p the circle mean (the most precise estimate
+    here); a unit's variance is stderr^2 * units. Efficiency = (p(1-p) / samples per s) /
+    (variance per unit / units per s): above 1 the method beats sampling at equal wall time.
+    """
+    rate = estimate(model, seconds=seconds, method="sampling", seed=7, dtype="float32")
+    samples_per_s = rate.units / rate.seconds
+    c = estimate(model, seconds=seconds, method="circle", seed=8)
+    p = c.accuracy
+    pq = p * (1 - p)
+    out = {"samples per s (fast forward float32)": samples_per_s, "p (circle mean)": p, "p(1-p)": pq}
+    for e in [c] + [estimate(model, seconds=seconds, method=m, seed=9, dtype="float32") for m in compare]:
+        var = e.stderr ** 2 * e.units
+        per_s = e.units / e.seconds
+        out[f"{e.method}: units"] = e.units
+        out[f"{e.method}: variance per unit"] = var
+        out[f"{e.method}: removed share of p(1-p)"] = 1 - var / pq if pq > 0 else float("nan")
+        out[f"{e.method}: cost per unit (samples)"] = samples_per_s / per_s
+        out[f"{e.method}: efficiency vs sampling"] = (pq / samples_per_s) / (var / per_s) if var > 0 else float("inf")
+        if e.method == "circle":
+            out["circle: arcs (linear pieces) per circle"] = e.forward_passes / 2 / e.units
+            out["circle: forward-pass equivalents per circle"] = e.forward_passes / e.units
+            out["circle: wall ms per circle"] = 1e3 / per_s
+    return out
 
 
 def run_model(model, budgets, methods, reps, ref_seconds, tag, index) -> dict:
@@ -140,7 +142,8 @@ def run_model(model, budgets, methods, reps, ref_seconds, tag, index) -> dict:
                 seed = ((index * len(budgets) + b) * 8 + rep) * len(methods) + methods.index(method)
                 e = estimate(model, seconds=budget, method=method, seed=seed, dtype="float32")
                 rows.append({"budget": budget, "method": method, "rep": rep, "seed": seed, "accuracy": e.accuracy,
-                             "stderr": e.stderr, "seconds": e.seconds, "forward_passes": e.forward_passes})
+                             "stderr": e.stderr, "seconds": e.seconds, "forward_passes": e.forward_passes,
+                             "units": e.units})
     det = estimate(model, method="moments")
     log(f"{tag}: refs {refs[0].accuracy:.5f} {refs[1].accuracy:.5f}, moments {det.accuracy:.4f} ({det.seconds:.2f} s)")
     return {"model": model.name, "refs": [{"accuracy": r.accuracy, "stderr": r.stderr, "seed": r.seed,
@@ -190,6 +193,18 @@ def format_table(table, det, rate) -> str:
     lines.append(f"{'-':>8}  {'moments':<12} {'':>3} {det['seconds']:>7.3f}  {det['rms']:>12.2e}  {'(deterministic)':>10}"
                  f"  mean error {det['mean_error']:+.3f}; sampling matches its MSE with {det['samples_matching']:.2g}"
                  f" samples ({det['samples_matching'] / rate:.1e} s at {rate:,.0f}/s)")
+    return "\n".join(lines)
+
+
+def circle_work(runs, budgets) -> str:
+    """Circles per estimate and linear pieces per circle at each budget (the circle rows' work)."""
+    lines = ["circle at each budget: circles per estimate, arcs (linear pieces) per circle, wall s per estimate"]
+    for budget in budgets:
+        rows = [r for run in runs for r in run["rows"] if r["budget"] == budget and r["method"] == "circle"]
+        if rows:
+            units = sum(r["units"] for r in rows)
+            lines.append(f"  {budget:>6g} s: {units / len(rows):8.1f} circles, {sum(r['forward_passes'] for r in rows) / 2 / units:6.1f}"
+                         f" arcs/circle, {np.mean([r['seconds'] for r in rows]):.3f} s")
     return "\n".join(lines)
 
 
@@ -283,8 +298,13 @@ def main(argv=None) -> int:
                                                                         else f"  {k:<48} {v}" for k, v in speed.items()]
     dec = decompositions(parent, args.quick)
     lines += ["", "variance decomposition on M16,10 (shares of p(1-p)):"] + [f"  {k:<56} {v}" for k, v in dec.items()]
-    circ = circle_probe(parent, 20 if args.quick else 300, 256 if args.quick else 2048)
-    lines += ["", "great-circle probe on M16,10:"] + [f"  {k:<56} {v}" for k, v in circ.items()]
+    circ = {"M16,10": circle_profile(parent, 0.3 if args.quick else 5.0)}
+    for spec in SMALL[:1] if args.quick else SMALL:
+        circ[spec] = circle_profile(load_model(algzoo / M22 if spec == "M2,2" else spec), 0.1 if args.quick else 2.0,
+                                    ("conditional",))
+    for name, prof in circ.items():
+        lines += ["", f"circle estimator on {name} (one estimate per method, equal wall time):"]
+        lines += [f"  {k:<56} {v:.4g}" if isinstance(v, float) else f"  {k:<56} {v}" for k, v in prof.items()]
     log("\n".join(lines))
     reps = (lambda b: 1) if args.quick else (lambda b: 4 if b <= 0.3 else 1)
     runs = []
@@ -297,7 +317,8 @@ def main(argv=None) -> int:
     rate = speed["fast forward float32 (estimate --method sampling)"]
     accs = [np.mean([r["accuracy"] for r in run["refs"]]) for run in runs]
     lines += ["", f"noisy copies' accuracies (reference means): min {min(accs):.4f}, mean {np.mean(accs):.4f},"
-              f" max {max(accs):.4f}", "", format_table(table, det, rate), "", verdict(table, budgets)]
+              f" max {max(accs):.4f}", "", format_table(table, det, rate), "", circle_work(runs, budgets), "",
+              verdict(table, budgets)]
     if extra_runs:
         t2, d2 = summarize(extra_runs, budgets, METHODS)
         lines += ["", f"trained d=16, n=10 stand-ins ({', '.join(p.name for p in extra)}):", format_table(t2, d2, rate)]
