@@ -18,7 +18,7 @@ small certified models (variance per circle against per sample, cost per circle 
 linear pieces crossed per circle). Every method runs in float32 except ``conditional``,
 ``circle`` and ``moments`` (float64 always).
 
-    nice -n 10 python benchmarks/bench_estimate.py          # full run (~20 min)
+    nice -n 10 python benchmarks/bench_estimate.py          # full run (~28 min)
     python benchmarks/bench_estimate.py --quick             # seconds; checks the script runs
 
 BLAS is single-threaded. Full runs write ``estimate.txt``, ``estimate.json`` and

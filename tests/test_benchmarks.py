@@ -77,7 +77,10 @@ def test_bench_estimate_quick(tmp_path):
     data = json.loads((tmp_path / "estimate.json").read_text())
     assert data["copies"] == 2 and len(data["runs"]) == 2
     methods = {r["method"] for r in data["table"]}
-    assert methods == {"sampling", "branching", "stratified", "conditional"}
+    assert methods == {"sampling", "branching", "stratified", "conditional", "circle"}
+    m1610 = data["circle"]["M16,10"]
+    assert 100 < m1610["circle: arcs (linear pieces) per circle"] < 1000
+    assert m1610["circle: variance per unit"] < 0.2 * m1610["p(1-p)"]  # a circle removes most of p(1-p)
     for r in data["table"]:
         assert r["self_mse"] > 0 and r["estimates"] == 2
     for run in data["runs"]:  # the two references agree within their standard errors
