@@ -65,7 +65,7 @@ class Work:
 
     @property
     def forward_passes(self) -> float:
-        """Forward-pass equivalents: each arc runs the network on the two vectors x and y."""
+        """Forward-pass equivalents: each arc runs the network on two vectors, z(t) and z'(t)."""
         return 2.0 * self.arcs
 
     @property
