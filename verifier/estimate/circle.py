@@ -26,7 +26,7 @@ Ties and rounding (float64; a randomized estimate, not a certified number):
   exactly at its root could read either way) and the walk always progresses; events closer
   than ``MIN_ARC`` are merged. Each step can misplace at most ``MIN_ARC / 2 pi`` of the value:
   the walk counts its arcs (:class:`Work`), so the bound ``arcs * MIN_ARC / (2 pi circles)`` on
-  this bias is known (about 1e-8 on M16,10, far below any standard error).
+  this bias is known (about 5e-9 on M16,10, far below any standard error).
 * A logit gap whose coefficients are both below ``TIE`` (1e-9) times the logits' scale
   (sum over neurons of max |W_oh| |h|) is an exact tie on the whole arc (structural ties, as in
   ``handcrafted:10``, otherwise read as rounding noise); then the first index wins. Gaps that
