@@ -8,9 +8,15 @@ Methods (see each module):
 * ``conditional`` last input integrated exactly (:mod:`.conditional`);
 * ``circle``      exact right fraction of random great circles (:mod:`.circle`);
 * ``moments``     deterministic Gaussian-mixture moment propagation (:mod:`.moment_propagation`);
-* ``auto``        the method measured best for the model's size (``benchmarks/bench_estimate.py``):
-  ``conditional`` for n = 2 (it removes almost all the variance), ``branching`` for n >= 10
-  (M16,10), plain ``sampling`` in between (neither beat it on trained:4:3 or trained:6:4).
+* ``auto``        measured on the model itself: with a budget of at least ``PILOT_MIN_SECONDS``, a pilot
+  spends ``PILOT_SHARE`` of it on ``sampling``, ``conditional`` and (n >= 3) ``branching`` alike and
+  keeps the one with the least variance x time (the stderr^2 of its pilot times the pilot's seconds;
+  a pilot whose units all agreed counts ``1/units^2``, so it cannot win by luck); the rest of
+  the budget runs that method afresh on an independent random stream, so the estimate stays
+  unbiased (the pilot's draws are discarded). The winner differs by model, not by size:
+  ``conditional`` is about 2,800x sampling's efficiency on handcrafted:3 but 0.2x on trained:6:4
+  (``benchmarks/results/estimate.txt``). Shorter budgets use the size rule: ``conditional`` for
+  n = 2, ``branching`` for n >= 10, ``sampling`` in between.
 
 Randomized methods return a standard error (the spread of their independent units); the
 deterministic one returns ``stderr=None`` and a bias the method cannot state (measured in the
@@ -39,6 +45,7 @@ from .kernel import Weights
 from .runner import MAX_BATCH, Tally, sample_until
 
 MAX_SECONDS = 86_400.0
+PILOT_MIN_SECONDS, PILOT_SHARE = 0.1, 0.1
 FACTORS = (2, 2)  # branchings at the last positions, measured best on M16,10 (benchmarks/results/estimate.txt)
 MOMENT_COMPONENTS = 64
 PILOT_PER_CELL, STRATIFIED_UNIT = 16, 4
@@ -75,7 +82,7 @@ class Estimate:
 
 
 def resolve_method(method: str, n: int) -> str:
-    """The concrete method for ``method`` (``auto`` picks by the model's sequence length)."""
+    """The concrete method for ``method`` (``auto`` without a pilot picks by the sequence length)."""
     if method not in METHODS:
         raise VerifierError(f"unknown method {method!r}; known: {', '.join(METHODS)}")
     if method == "auto":
@@ -98,18 +105,27 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
         raise VerifierError(f"seed must be a non-negative integer, got {seed!r}")
     if dtype not in ("float32", "float64"):
         raise VerifierError(f"unknown dtype {dtype!r}; use float32 or float64")
-    name = resolve_method(method, model.n)
+    start = time.perf_counter()
+    if method == "auto" and seconds >= PILOT_MIN_SECONDS and model.n >= 2:
+        name = _pilot_choice(model, seconds * PILOT_SHARE, seed, dtype)
+        seconds -= time.perf_counter() - start
+    else:
+        name = resolve_method(method, model.n)
+    return _run(model, name, seconds, np.random.default_rng(seed), dtype, seed, start)
+
+
+def _run(model, name: str, seconds: float, rng: np.random.Generator, dtype: str, seed: int,
+         start: float) -> Estimate:
+    """One method's estimate within ``seconds`` (its ``seconds`` field counts from ``start``)."""
     if name in ("branching", "conditional", "stratified") and model.n < 2:
         name = "sampling"  # one input: nothing to branch on, integrate or stratify
     if name == "moments" and (model.task.above(model.n) > 1 or model.n < 2):
         raise VerifierError(f"the moments method handles argmax and 2nd_argmax tasks with n >= 2, not"
                             f" {model.task.name} with n = {model.n}")
     w = Weights.of(model, np.float64 if name in ("conditional", "circle", "moments") else np.dtype(dtype))
-    start = time.perf_counter()
     if name == "moments":
         acc = moment_propagation.moment_estimate(w, MOMENT_COMPONENTS)
         return Estimate(acc, None, name, True, time.perf_counter() - start, 0.0, MOMENT_COMPONENTS, None, "float64")
-    rng = np.random.default_rng(seed)
     passes = 0.0
     if name == "stratified":
         right = stratified.cell_accuracies(w, rng, PILOT_PER_CELL)
@@ -130,6 +146,20 @@ def estimate(model, *, seconds: float = 1.0, method: str = "auto", seed: int = 0
         tally = sample_until(draw, seconds, rng)
         passes = tally.units * per_unit
     return _randomized(tally, name, time.perf_counter() - start, passes, seed, w)
+
+
+def _pilot_choice(model, seconds: float, seed: int, dtype: str) -> str:
+    """The candidate with the least ``stderr^2 x seconds`` in a short pilot each (``1/units^2`` for a
+    pilot whose units all agreed, so it cannot win by luck); the
+    pilots draw from their own streams ``(seed, 1, k)``, independent of the final run's ``seed``."""
+    candidates = ["sampling", "conditional"] + (["branching"] if model.n >= 3 else [])
+    scores = {}
+    for k, name in enumerate(candidates):
+        pilot = _run(model, name, seconds / len(candidates), np.random.default_rng((seed, 1, k)), dtype, seed,
+                     time.perf_counter())
+        spread = pilot.stderr ** 2 if pilot.stderr > 0 else pilot.units ** -2.0  # a pilot that saw no spread
+        scores[name] = spread * pilot.seconds
+    return min(candidates, key=scores.__getitem__)
 
 
 def _randomized(tally: Tally, name: str, seconds: float, passes: float, seed: int, w: Weights) -> Estimate:
