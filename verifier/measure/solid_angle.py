@@ -36,7 +36,8 @@ interval is estimate +- 4 standard errors clipped to [0, 1], marked ``certified=
 1e-5..1e-4 in a few milliseconds per 4D cone; ``points`` buys accuracy (error ~ 1/points).
 A cone with more than 4k extreme rays (pieces of M16,10 have 512 in R^10) or a triangulation
 of more than 64 simplices gets plain hit-or-miss Monte Carlo over its facet inequalities
-instead (2^16 samples, method ``mc-estimate``).
+instead (2^16 samples, method ``mc-estimate``); certified measures triangulate up to 64k rays and
+4,096 simplices first.
 
 >>> m = cone_measure([(1, 0, 0), (1, 1, 0), (0, 0, 1)], 3)
 >>> m.certified, m.method, m.lo <= Fraction(3, 16) <= m.hi, m.width < 1e-30
@@ -247,8 +248,9 @@ def polyhedron_measure(
     if k == 3:
         return _excess_measure(normals, rays, prec_bits)
     # k >= 4: certified enclosures when asked for (and the triangulation is small), else estimates
-    triangulation = _triangulation(rays, lines, normals, k)
-    if plackett and k <= MAX_ORTHANT_DIMENSION and triangulation is not None:
+    certify = plackett and k <= MAX_ORTHANT_DIMENSION
+    triangulation = _triangulation(rays, lines, normals, k, certify)
+    if certify and triangulation is not None:
         return _plackett_measure(*triangulation, stop)
     if seed is None:
         digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
@@ -354,20 +356,22 @@ def _plackett_measure(gram: flint.fmpq_mat, simplices: list[tuple[int, ...]], st
 _SOBOL_BITS = 32
 
 
-_MAX_RAYS_PER_DIMENSION = 4  # beyond k * 4 extreme rays a triangulation gets too large: sample instead
-_MAX_SIMPLICES = 64  # and beyond 64 simplices Genz's integrals cost more than plain sampling
+# Estimates: beyond k * 4 extreme rays or 64 simplices Genz's integrals cost more than plain sampling.
+# Certified (Plackett) measures triangulate up to 64 k rays and 4,096 simplices (minutes of work).
+_LIMITS = {False: (4, 64), True: (64, 4096)}  # certify -> (rays per dimension, simplices)
 _HIT_OR_MISS_SAMPLES = 1 << 16
 
 
-def _triangulation(rays, lines, normals, k: int):
-    """``(gram, simplices)`` of a pulling triangulation, or None when the cone has too many rays
-    (more than 4k) or simplices (more than 64) for per-simplex integrals to pay off."""
-    if len(rays) > _MAX_RAYS_PER_DIMENSION * k:
+def _triangulation(rays, lines, normals, k: int, certify: bool = False):
+    """``(gram, simplices)`` of a pulling triangulation, or None when the cone has too many rays or
+    simplices for per-simplex integrals (``_LIMITS``: far more are worth it to certify than to estimate)."""
+    max_rays, max_simplices = _LIMITS[certify]
+    if len(rays) > max_rays * k:
         return None
     gram = _balanced(_projected_gram(rays, lines))
     tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
     simplices = _pulling_triangulation(frozenset(range(len(rays))), k, tight, gram)
-    return None if len(simplices) > _MAX_SIMPLICES else (gram, simplices)
+    return None if len(simplices) > max_simplices else (gram, simplices)
 
 
 def _simplex_covariance(gram: flint.fmpq_mat, simplex: tuple[int, ...]) -> flint.fmpq_mat:
