@@ -208,7 +208,7 @@ class Task:
 @dataclass
 class TaskResult:
     number: int
-    tally: Tally
+    tally: Tally                      # (or the scoring's own running totals, e.g. MSETally)
     nodes: list                       # preorder: ("S", form, step, neuron) | ("L",) | ("U",) | ("T", task);
                                       # only the "T" entries unless the task keeps or certifies
     opened: list                      # cones handed back open (max_depth) and pieces above them, in preorder
@@ -403,7 +403,7 @@ class _Dask:
 class Run:
     """A finished run: the tally, stage times, why it stopped, and the parts in preorder."""
 
-    tally: Tally
+    tally: Tally                      # (or the scoring's own running totals, e.g. MSETally)
     parts: dict                       # task number -> TaskResult (0: the top of the tree)
     stop_reason: str | None
     seconds: dict
