@@ -21,7 +21,7 @@ Full runs write ``certify.txt`` and ``certify.json`` to ``--out`` (default ``ben
 
 from __future__ import annotations
 
-from benchmark_env import machine  # first: it pins BLAS to one thread before numpy loads
+from benchmark_env import machine, run_notes  # first: it pins BLAS to one thread before numpy loads
 
 import argparse  # noqa: E402
 import json  # noqa: E402
@@ -125,12 +125,7 @@ def format_row(label: str, d: int, n: int, r: dict) -> list[str]:
         return [label, str(d), str(n), str(r["workers"])] + [""] * 12 + [f"FAILED: {r.get('error')}"]
     stages = r.get("stages", {})
     acc = r["accuracy"]
-    notes = []
-    if not r["complete"]:
-        notes.append(f"PARTIAL ({r['stop_reason']})")
-    if r["budget_s"] is not None:
-        limit = r["budget_s"] + max(0.1 * r["budget_s"], 2.0)
-        notes.append(f"budget {r['budget_s']:g} s {'held' if r['wall_s'] <= limit else 'EXCEEDED'}")
+    notes = run_notes(r)
     return [label, str(d), str(n), str(r["workers"]), str(r["pieces"]), str(r["cones"]), f"{r['wall_s']:.1f}",
             f"{r['pieces'] / r['wall_s']:.1f}", f"{r['cones'] / r['wall_s']:.1f}",
             *(f"{stages.get(k, 0.0):.1f}" for k in ("walk", "outcomes", "measure", "output")),

@@ -17,7 +17,7 @@ Writes ``median.txt`` to ``--out`` (default ``benchmarks/results``).
 
 from __future__ import annotations
 
-from benchmark_env import machine  # first: it pins BLAS to one thread before numpy loads
+from benchmark_env import machine, run_notes  # first: it pins BLAS to one thread before numpy loads
 
 import argparse  # noqa: E402
 import resource  # noqa: E402
@@ -68,12 +68,7 @@ def row_text(d: int, n: int, workers: int, r: dict, serial: dict | None, est) ->
         z = "MC inside" if lo <= Fraction(est.mse) <= hi else "**MC outside**"
     same = "-" if serial is None or "mse" not in serial or not (r["complete"] and serial["complete"]) else \
         "yes" if (serial["mse"]["lo_exact"], serial["mse"]["hi_exact"]) == (mse["lo_exact"], mse["hi_exact"]) else "**NO**"
-    notes = []
-    if not r["complete"]:
-        notes.append(f"PARTIAL ({r['stop_reason']})")
-    if r["budget_s"] is not None:
-        limit = r["budget_s"] + max(0.1 * r["budget_s"], 2.0)
-        notes.append(f"budget {r['budget_s']:g} s {'held' if r['wall_s'] <= limit else 'EXCEEDED'}")
+    notes = run_notes(r)
     return (f"| d={d}, n={n} | {used} | {r['pieces']} | {r['cones']} | {r['wall_s']:.1f} | {r['cpu_s']:.1f} |"
             f" {r['peak_mb']:.0f} |"
             f" [{decimal_bound(lo, 12, up=False)}, {decimal_bound(hi, 12, up=True)}] | {float(hi - lo):.1e} | {'yes' if r['certified'] else 'no (estimate)'} |"
