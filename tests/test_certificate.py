@@ -126,6 +126,28 @@ def test_certificates_check_valid_and_agree_with_certify(model):
     assert max(lo, correct.lo) <= min(hi, correct.hi) and hi - lo < Fraction(1, 10**30)
 
 
+def test_an_errors_only_certificate_checks_and_states_the_complement():
+    """n = 4: the correct cones that need integrals are stored as not-integrated [0, 1/2]; the
+    checker recomputes that bound, and the accuracy it derives is 1 minus the error mass."""
+    model = Model.from_arrays([[1]], [[-1]], [[1], [2], [-1], [3]], name="n4")
+    cert = certify(model, errors_only=True)
+    doc = certificate_document(cert)
+    report = check_certificate(doc)
+    assert report.valid, report.text()
+    totals = doc["totals"]
+    lo, hi = Fraction(totals["accuracy"]["lo"]), Fraction(totals["accuracy"]["hi"])
+    assert (lo, hi) == (cert.accuracy.lo, cert.accuracy.hi) and hi - lo < 1e-12
+    assert Fraction(totals["correct_mass"]["hi"]) > 1  # the bounds alone say little; the complement decides
+    methods = [o["measure"]["method"] for p in doc["pieces"] for o in p["outcomes"]]
+    assert "not-integrated" in methods and "plackett" in methods
+    # a not-integrated claim on an error cone is recomputed as [0, 1/2]: its stored value must say so
+    tampered = copy.deepcopy(doc)
+    cone = next(o for p in tampered["pieces"] for o in p["outcomes"]
+                if not o["correct"] and o["measure"]["method"] == "plackett")
+    cone["measure"]["method"] = "not-integrated"
+    assert not check_certificate(tampered).valid
+
+
 @pytest.mark.parametrize("model, accuracy", [(PERFECT, 1), (TIED, Fraction(1, 4)), (SILENT, Fraction(1, 2))],
                          ids=["perfect", "tied", "silent"])
 def test_accuracy_follows_the_tie_rule(model, accuracy):

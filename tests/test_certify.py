@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from verifier.certify import certify
+from verifier.errors import VerifierError
 from verifier.models.loading import load_model
 from verifier.models.model import Model
 from verifier.estimate.sampling import estimate_accuracy
@@ -69,7 +70,9 @@ def test_intervals_sum_to_one_and_breakdown_adds_up():
     acc, err = cert.accuracy, cert.error_rate
     assert acc.lo + err.lo <= 1 <= acc.hi + err.hi
     parts = cert.breakdown().values()
-    assert sum(p.lo for p in parts) == err.lo and sum(p.hi for p in parts) == err.hi
+    mass = cert.error_mass
+    assert sum(p.lo for p in parts) == mass.lo and sum(p.hi for p in parts) == mass.hi
+    assert mass.lo <= err.lo <= err.hi <= mass.hi  # the complement of the correct mass can only tighten it
 
 
 def test_budget_gives_a_true_but_wider_answer():
@@ -180,6 +183,26 @@ def test_plackett_certifies_an_n4_model():
     assert cert.correct_mass.lo + cert.error_mass.lo <= 1 <= cert.correct_mass.hi + cert.error_mass.hi
     assert cert.accuracy.width < 1e-12
     assert_within(cert, estimate_accuracy(model, 400_000, seed=4))
+
+
+def test_errors_only_integrates_half_and_keeps_the_interval():
+    """Correct cones that need an integral are only bounded ([0, 1/2]); the accuracy is the
+    complement of the error rate, as narrow as with both sides, and agrees with sampling."""
+    model = Model.from_arrays([[1]], [[-1]], [[1], [2], [-1], [3]])
+    both, errors = certify(model), certify(model, errors_only=True)
+    skipped = [(o, m) for o, m in zip(errors.outcomes, errors.measures) if m.method == "not-integrated"]
+    assert skipped and all(o.correct and (m.lo, m.hi) == (0, Fraction(1, 2)) for o, m in skipped)
+    assert [m for o, m in zip(errors.outcomes, errors.measures) if not o.correct] == \
+        [m for o, m in zip(both.outcomes, both.measures) if not o.correct]
+    assert errors.certified and errors.complete
+    assert (errors.error_rate.lo, errors.error_rate.hi) == (errors.error_mass.lo, errors.error_mass.hi)
+    assert both.error_mass.lo <= both.error_rate.lo <= both.error_rate.hi <= both.error_mass.hi  # both sides: tighter
+    assert errors.accuracy.lo == 1 - errors.error_mass.hi and errors.accuracy.hi == 1 - errors.error_mass.lo
+    assert max(errors.accuracy.lo, both.accuracy.lo) <= min(errors.accuracy.hi, both.accuracy.hi)
+    assert errors.accuracy.width < 1e-12
+    assert_within(errors, estimate_accuracy(model, 400_000, seed=5))
+    with pytest.raises(VerifierError, match="errors_only needs"):
+        certify(model, errors_only=True, plackett=False)
 
 
 def test_plackett_certifies_a_random_n5_model_completely():

@@ -179,11 +179,17 @@ def _plackett_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
     return cone_measure(cone.constraints, n, plackett=True, stop=stop)
 
 
+def _error_side_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
+    # a correct cone that needs an integral is only bounded: the accuracy is 1 - the error rate
+    return cone_measure(cone.constraints, n, plackett=True, stop=stop, integrate=not cone.correct)
+
+
 def _estimated_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
     return cone_measure(cone.constraints, n)
 
 
 ACCURACY = Scoring(_plackett_measure)                  # cones of dimension 4, 5 certified (Plackett)
+ERROR_SIDE_ACCURACY = Scoring(_error_side_measure)     # ... only the error cones' integrals (--errors-only)
 ESTIMATED_ACCURACY = Scoring(_estimated_measure)       # ... or estimated by quasi-Monte Carlo (--qmc)
 
 

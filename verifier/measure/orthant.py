@@ -197,8 +197,12 @@ class _Integrand:
                 self._polynomial(subset)
                 parts.append((_bordered_minor_cubic(corr, i, j, x, y), subset))
             self.terms.append((corr[i][j], (i, j), parts, len(rest)))
-        self.pi = flint.arb.pi()
-        self.half_pi = self.pi / 2
+        # the evaluation plan: polynomials by position, and each term's r_ij / 2^m and r_ij / (2^(m-1) pi)
+        index = {subset: position for position, subset in enumerate(self.polynomials)}
+        self.coefficients = [(len(subset), c) for subset, c in self.polynomials.items()]
+        pi = flint.arb.pi()
+        self.plan = [(index[pair], [(cubic, index[subset]) for cubic, subset in parts], r / 2**m, r / (2 ** (m - 1) * pi))
+                     for r, pair, parts, m in self.terms]
 
     def _polynomial(self, subset: tuple[int, ...]) -> None:
         if subset not in self.polynomials:
@@ -216,29 +220,35 @@ class _Integrand:
         return self._value(tau, analytic) * tau
 
     def _value(self, tau: flint.acb, analytic: bool) -> flint.acb:
-        nan = flint.acb("nan")
+        if not analytic and tau.imag.is_zero():
+            return flint.acb(self._sum(tau.real, False))  # a quadrature node: real arithmetic, twice as fast
+        return self._sum(tau, analytic)
+
+    def _sum(self, tau, analytic: bool):
+        """``F(tau)`` for an ``acb`` ball or, at a real node, an ``arb`` ball (same operations)."""
         rest = 1 - tau
-        tau_powers, rest_powers = [flint.acb(1)], [flint.acb(1)]
-        for _ in range(self.k):
+        tau_powers, rest_powers = [1, tau], [1, rest]
+        for _ in range(self.k - 1):
             tau_powers.append(tau_powers[-1] * tau)
             rest_powers.append(rest_powers[-1] * rest)
-        inverse_roots = {}  # subset -> 1 / sqrt(p_S(tau))
-        for subset, coefficients in self.polynomials.items():
-            size = len(subset)
-            value = sum((tau_powers[size - j] * rest_powers[j] * c for j, c in enumerate(coefficients)), flint.acb(0))
+        inverse_roots = []  # 1 / sqrt(p_S(tau)), in the order of self.polynomials
+        for size, coefficients in self.coefficients:
+            value = tau_powers[size] * coefficients[0]
+            for j in range(1, size + 1):
+                value += tau_powers[size - j] * rest_powers[j] * coefficients[j]
             if analytic and not (value.real.lower() > 0 or not value.imag.contains(0)):
-                return nan  # the ball may meet the cut of the square root
-            inverse_roots[subset] = value.rsqrt()
-        total = flint.acb(0)
-        for r, pair, parts, m in self.terms:
+                return flint.acb("nan")  # the ball may meet the cut of the square root
+            inverse_roots.append(value.rsqrt())
+        total = 0
+        for pair, parts, constant, slope in self.plan:
             inverse_w = inverse_roots[pair]
-            arctangents = flint.acb(0)
+            arctangents = 0
             for (c0, c1, c2, c3), subset in parts:
                 z = (c0 + tau * (c1 + tau * (c2 + tau * c3))) * inverse_w * inverse_roots[subset]
                 if not z.is_finite() or analytic and z.real.contains(0) and not z.imag.abs_upper() < 1:
-                    return nan  # the ball may meet a cut of the arctangent
+                    return flint.acb("nan")  # the ball may meet a cut of the arctangent
                 arctangents += z.atan()
-            total += r * inverse_w * (flint.acb(1) / 2**m + arctangents / (2 ** (m - 1) * self.pi))
+            total += inverse_w * (constant + slope * arctangents)
         return total
 
 

@@ -131,6 +131,7 @@ class Measure:
 
 
 ZERO = Measure.exact(Fraction(0), "empty")
+NOT_INTEGRATED = Measure(Fraction(0), Fraction(1, 2), True, "not-integrated", 0.25)  # a half-space holds the cone
 
 
 def sum_measures(measures: Iterable[Measure]) -> Measure:
@@ -167,7 +168,8 @@ def cone_measure(rows: Sequence[Sequence], n: int, **options) -> Measure:
     (arb precision, default 128), ``points`` (Sobol points per replicate, a power of 2, default
     256), ``replicates`` (random shifts, default 16) and ``seed`` (default: derived from the
     cone's minimized generators, so results are reproducible and differ between cones) -- the
-    last three only matter for estimates (k >= 4) -- ``plackett`` (certify k = 4, 5) and ``stop``.
+    last three only matter for estimates (k >= 4) -- ``plackett`` (certify k = 4, 5), ``stop`` and
+    ``integrate`` (see :func:`polyhedron_measure`).
 
     >>> cone_measure([(1, 0), (1, 1)], 2).estimate  # 135 degrees
     0.375
@@ -210,6 +212,7 @@ def polyhedron_measure(
     seed: int | None = None,
     plackett: bool = False,
     stop: Callable[[], object] | None = None,
+    integrate: bool = True,
 ) -> Measure:
     """Gaussian measure of a pplpy cone (a closed polyhedron whose only vertex is the origin).
 
@@ -217,6 +220,9 @@ def polyhedron_measure(
     :func:`~verifier.measure.orthant.orthant_probability`, about 0.1 s per simplex) instead
     of estimating them. ``stop``: asked before each simplex; if it answers truthy the measure is
     abandoned with :class:`MeasureStopped` (a budget ran out: the cone stays undecided).
+    ``integrate=False``: a cone that would need an integral or an estimate (k >= 4, not an
+    order-and-sign cone) gets only the trivial certified bound ``[0, 1/2]`` (it lies in a
+    half-space; method ``not-integrated``), for callers that get its mass by complement.
     """
     if prec_bits < 32 or points < 2 or points & (points - 1) or replicates < 2:
         raise VerifierError("need prec_bits >= 32, points a power of 2 (>= 2) and replicates >= 2")
@@ -247,6 +253,8 @@ def polyhedron_measure(
         return _wedge_measure(normals, prec_bits)
     if k == 3:
         return _excess_measure(normals, rays, prec_bits)
+    if not integrate:
+        return NOT_INTEGRATED
     # k >= 4: certified enclosures when asked for (and the triangulation is small), else estimates
     certify = plackett and k <= MAX_ORTHANT_DIMENSION
     triangulation = _triangulation(rays, lines, normals, k, certify)

@@ -18,7 +18,9 @@ It shares no code with the decomposition, outcome or certify modules. What it pr
    with the pattern; the logit map is ``W_oh H_n`` derived from the pattern;
 5. per leaf and order cell, the correct and error cones follow from the logit map and the tie rule
    (the first maximal logit wins), in the canonical order below; every measure interval and the
-   totals (exact rational sums) are recomputed.
+   totals (exact rational sums) are recomputed. A cone whose stored method is ``not-integrated``
+   is recomputed as the bound ``[0, 1/2]``; each rate is then bounded both by its own cones and by
+   the complement of the other side's (:func:`rate_bounds`; version 2 of the format).
 
 A median model (one output, AlgZoo's ScalarRNN) has a certificate of the same shape whose
 claim is its mean squared error: step 2 checks the median cells (which inputs are the middle
@@ -61,7 +63,7 @@ from ..models.tasks import MedianCell, get_task, median_cells
 from ..models.weightfile import model_from_json, model_to_json, read_limited, strict_json
 
 FORMAT = "verifier-certificate"
-VERSION = 1
+VERSION = 2  # 2: rates from both sides (rate_bounds), not-integrated cones
 MAX_FILE_BYTES = 256 * 2**20
 MAX_FAILURES = 1000  # listed in a report; more are counted as one "truncated" entry
 DECIMAL_DIGITS = 20
@@ -176,13 +178,29 @@ class Sums:
                    len(measures), all(m.certified for m in measures))
 
 
+def rate_bounds(own: Sums | Measure, other: Sums | Measure, slack: Fraction) -> tuple[Fraction, Fraction]:
+    """Bounds on a rate (accuracy, or error rate) from its own cones' mass, the other side's mass and
+    the unresolved mass ``slack``: the cones and the unresolved part cover R^n, so the rate is both
+    ``own + (part of slack)`` and ``1 - other - (part of slack)``; each gives an interval, and the
+    rate lies in both (in the first alone when the other side is only estimated). (With ``certify --errors-only`` the correct cones are only bounded, and
+    the accuracy comes from the second.)
+
+    >>> rate_bounds(Sums(Fraction(0), Fraction(1, 2)), Sums(Fraction(1, 4), Fraction(1, 4)), Fraction(0))
+    (Fraction(3, 4), Fraction(3, 4))
+    """
+    lo, hi = own.lo, min(own.hi + slack, Fraction(1))
+    if other.certified:  # an estimate of the other side (+-4 standard errors) does not bound this one
+        lo, hi = max(lo, 1 - other.hi - slack), min(hi, 1 - other.lo)
+    return lo, max(lo, hi)  # hi < lo only if some enclosure is wrong: the tiling checks report that
+
+
 def totals_json(correct: Sums, errors: Sums, unresolved: Sums, pieces: int) -> dict:
-    """The totals implied by the per-cone measures (given as their exact sums); the unresolved
-    mass widens both rates, which are clipped to at most 1."""
+    """The totals implied by the per-cone measures (given as their exact sums): each rate from
+    :func:`rate_bounds`, the unresolved mass widening it."""
     slack = unresolved.hi
     return {
-        "accuracy": interval_json(correct.lo, min(correct.hi + slack, Fraction(1))),
-        "error_rate": interval_json(errors.lo, min(errors.hi + slack, Fraction(1))),
+        "accuracy": interval_json(*rate_bounds(correct, errors, slack)),
+        "error_rate": interval_json(*rate_bounds(errors, correct, slack)),
         "correct_mass": interval_json(correct.lo, correct.hi),
         "error_mass": interval_json(errors.lo, errors.hi),
         "unresolved_mass": interval_json(unresolved.lo, slack),
@@ -680,8 +698,8 @@ class _Checker:
 
     def measure(self, where: str, stored, rows) -> Measure:
         """Recompute a cone's measure (certified k = 4, 5 integrals when the certificate claims them)."""
-        plackett = isinstance(stored, dict) and str(stored.get("method", "")).startswith("plackett")
-        m = cone_measure(rows, self.model.n, plackett=plackett)
+        method = str(stored.get("method", "")) if isinstance(stored, dict) else ""
+        m = cone_measure(rows, self.model.n, plackett=method.startswith("plackett"), integrate=method != "not-integrated")
         if stored is not _MISSING and not _same(stored, _as_json(measure_json(m))):
             self.fail(MEASURE, where, f"is not the measure recomputed from its cone: expected "
                                       f"[{m.lo_str(25)}, {m.hi_str(25)}] ({m.method})")
