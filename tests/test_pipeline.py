@@ -4,6 +4,7 @@ workers or a dask cluster; budgets and Ctrl-C stop with true intervals; certific
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import threading
@@ -17,7 +18,7 @@ from verifier.certify import certify
 from verifier.geometry.decomposition import decompose
 from verifier.measure import Measure, sum_measures
 from verifier.models.model import Model
-from verifier.pipeline import MassSum
+from verifier.measure.solid_angle import IntervalSum
 from verifier.proof.certificate import write_certificate
 from verifier.proof.checker import check_certificate
 
@@ -142,19 +143,23 @@ def test_ctrl_c_gives_a_clean_partial_result(tmp_path, kind):
     assert report.valid and not report.summary["complete"]
 
 
-def test_running_sums_are_sum_measures():
+def test_running_sums_add_intervals_and_estimates_in_quadrature_in_any_order():
     parts = [Measure.exact(Fraction(1, 8), "a"), Measure.exact(Fraction(1, 16), "b"),
              Measure(Fraction(1, 10), Fraction(3, 10), False, "qmc", 0.2, 0.05),
              Measure(Fraction(0), Fraction(1, 5), False, "qmc", 0.1, 0.04)]
-    total = MassSum()
-    for m in parts:
-        total.add(m)
-    expected = sum_measures(parts)
-    got = total.measure()
-    assert got.certified is False and got.estimate == pytest.approx(expected.estimate)
-    assert got.stderr == pytest.approx(expected.stderr)
-    assert abs(got.lo - expected.lo) < 1e-15 and abs(got.hi - expected.hi) < 1e-15
-    assert (total.lo, total.hi) == (sum(m.lo for m in parts), sum(m.hi for m in parts))
+    got = sum_measures(parts)
+    stderr = math.hypot(0.05, 0.04)
+    assert got.certified is False and got.method == "sum" and got.estimate == pytest.approx(3 / 16 + 0.3)
+    assert got.stderr == pytest.approx(stderr)
+    assert float(got.lo) == pytest.approx(3 / 16 + 0.3 - 4 * stderr) and float(got.hi) == pytest.approx(3 / 16 + 0.3 + 4 * stderr)
+    halves = IntervalSum(), IntervalSum()
+    for i, m in enumerate(reversed(parts)):
+        halves[i % 2].add(m)
+    halves[1].merge(halves[0])          # another order and grouping: exactly the same sum
+    assert halves[1].measure() == got
+    assert (halves[1].lo, halves[1].hi) == (sum(m.lo for m in parts), sum(m.hi for m in parts))
+    certified = sum_measures(parts[:2])
+    assert (certified.lo, certified.hi, certified.certified) == (Fraction(3, 16), Fraction(3, 16), True)
 
 
 def test_decompose_walk_is_unchanged_by_resuming_subtrees():

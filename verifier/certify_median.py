@@ -30,11 +30,12 @@ from pathlib import Path
 from .geometry.decomposition import Decomposition
 from .geometry.median_cones import SquaredErrorCone, piece_squared_error_cones
 from .measure import Measure
-from .measure.moments import Expectation, ExpectationSum, cone_faces, quadratic_moment, square_root
+from .measure.moments import Expectation, cone_faces, expectation_total, quadratic_moment, square_root
+from .measure.solid_angle import IntervalSum
 from .models.model import Model
 from .models.tasks import MedianCell, median_cells
-from .pipeline import MassSum, Scoring
-from .proof.checker import median_mse
+from .pipeline import Scoring
+from .proof.checker import Sums, median_mse
 
 
 # -- the scoring -----------------------------------------------------------------------------
@@ -44,9 +45,9 @@ class MSETally:
     """What a median run keeps: the squared-error integrals' sum, the cones' masses, the share per
     median cell, counts (all exact, order-independent sums)."""
 
-    squared_error: ExpectationSum = field(default_factory=ExpectationSum)
-    masses: MassSum = field(default_factory=MassSum)
-    by_cell: dict = field(default_factory=dict)       # MedianCell -> ExpectationSum of its cones
+    squared_error: IntervalSum = field(default_factory=IntervalSum)
+    masses: IntervalSum = field(default_factory=IntervalSum)
+    by_cell: dict = field(default_factory=dict)       # MedianCell -> IntervalSum of its cones' squared errors
     pieces: int = 0
     unresolved: int = 0
 
@@ -55,13 +56,13 @@ class MSETally:
         for c, (e, m) in cones:
             self.squared_error.add(e)
             self.masses.add(m)
-            self.by_cell.setdefault(c.cell, ExpectationSum()).add(e)
+            self.by_cell.setdefault(c.cell, IntervalSum()).add(e)
 
     def merge(self, other: MSETally) -> None:
         self.squared_error.merge(other.squared_error)
         self.masses.merge(other.masses)
         for cell, s in other.by_cell.items():
-            self.by_cell.setdefault(cell, ExpectationSum()).merge(s)
+            self.by_cell.setdefault(cell, IntervalSum()).merge(s)
         self.pieces += other.pieces
         self.unresolved += other.unresolved
 
@@ -134,7 +135,7 @@ class MSECertification:
         return self.tally.unresolved
 
     def _bounds(self) -> tuple[Expectation, Fraction, Fraction]:
-        return median_mse(self.tally.squared_error.value(), self.tally.masses.sums(), self.tally.unresolved,
+        return median_mse(expectation_total(self.tally.squared_error), Sums.of_total(self.tally.masses), self.tally.unresolved,
                           self.model)
 
     @property
@@ -162,7 +163,7 @@ class MSECertification:
 
     def breakdown(self) -> dict[MedianCell, Expectation]:
         """The MSE's share per median cell (which inputs are the middle ones)."""
-        return {cell: s.value() for cell, s in sorted(self.tally.by_cell.items(),
+        return {cell: expectation_total(s) for cell, s in sorted(self.tally.by_cell.items(),
                                                       key=lambda kv: (kv[0].middle, kv[0].above))}
 
     def check_tiling(self) -> None:

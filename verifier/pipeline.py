@@ -40,7 +40,7 @@ from typing import Callable
 from .geometry.decomposition import Piece, SplitEvent, Unresolved, walk
 from .geometry.outcome import OutcomeCone, piece_outcomes
 from .measure import Measure, cone_measure
-from .measure.solid_angle import MeasureStopped
+from .measure.solid_angle import IntervalSum, MeasureStopped
 from .models.model import Model
 from .models.tasks import OrderCell
 from .resources import StopRule
@@ -54,72 +54,12 @@ _Z = 4                      # an estimate's interval is +-4 standard errors (as 
 # -- running sums --------------------------------------------------------------------------
 
 @dataclass
-class MassSum:
-    """A running :func:`~verifier.measure.sum_measures`, exact and order-independent.
-
-    Certified parts add as intervals; estimates add their values and variances (kept as exact
-    Fractions, so the sum does not depend on the order of the parts); ``lo``/``hi`` are the plain
-    sums of every part's interval (what certificates state).
-    """
-
-    cert_lo: Fraction = Fraction(0)
-    cert_hi: Fraction = Fraction(0)
-    cert_point: Fraction = Fraction(0)
-    guess: Fraction = Fraction(0)
-    variance: Fraction = Fraction(0)
-    lo: Fraction = Fraction(0)
-    hi: Fraction = Fraction(0)
-    count: int = 0
-    estimated: int = 0
-    methods: set = field(default_factory=set)
-
-    def add(self, m: Measure) -> None:
-        self.lo += m.lo
-        self.hi += m.hi
-        self.count += 1
-        self.methods.add(m.method)
-        if m.certified:
-            self.cert_lo += m.lo
-            self.cert_hi += m.hi
-            self.cert_point += Fraction(m.estimate)
-        else:
-            self.estimated += 1
-            self.guess += Fraction(m.estimate)
-            self.variance += Fraction(m.stderr) ** 2
-
-    def merge(self, other: MassSum) -> None:
-        for name in ("cert_lo", "cert_hi", "cert_point", "guess", "variance", "lo", "hi", "count", "estimated"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.methods |= other.methods
-
-    @property
-    def certified(self) -> bool:
-        return self.estimated == 0
-
-    def sums(self):
-        """The plain sums a certificate states (:class:`~verifier.proof.checker.Sums`)."""
-        from .proof.checker import Sums
-        return Sums(self.lo, self.hi, self.count, self.certified)
-
-    def measure(self) -> Measure:
-        """The sum as a :class:`Measure` (estimates: +-4 standard errors of the sum)."""
-        method = next(iter(self.methods)) if len(self.methods) == 1 else "sum" if self.methods else "empty"
-        if self.certified:  # a measure is at most 1, however the parts' upper ends round
-            return Measure(self.cert_lo, min(self.cert_hi, Fraction(1)), True, method, float(self.cert_point))
-        stderr = float(self.variance) ** 0.5
-        guess = float(self.guess)
-        return Measure(max(self.cert_lo + Fraction(guess - _Z * stderr), Fraction(0)),
-                       min(self.cert_hi + Fraction(guess + _Z * stderr), Fraction(1)),
-                       False, method, float(self.cert_point + self.guess), stderr)
-
-
-@dataclass
 class Tally:
     """What a run keeps: masses of correct and error cones, the error mass per order cell, counts."""
 
-    correct: MassSum = field(default_factory=MassSum)
-    errors: MassSum = field(default_factory=MassSum)
-    by_cell: dict = field(default_factory=dict)       # OrderCell -> MassSum of its error cones
+    correct: IntervalSum = field(default_factory=IntervalSum)
+    errors: IntervalSum = field(default_factory=IntervalSum)
+    by_cell: dict = field(default_factory=dict)       # OrderCell -> IntervalSum of its error cones
     pieces: int = 0
     unresolved: int = 0
 
@@ -130,13 +70,13 @@ class Tally:
                 self.correct.add(m)
             else:
                 self.errors.add(m)
-                self.by_cell.setdefault(o.cell, MassSum()).add(m)
+                self.by_cell.setdefault(o.cell, IntervalSum()).add(m)
 
     def merge(self, other: Tally) -> None:
         self.correct.merge(other.correct)
         self.errors.merge(other.errors)
         for cell, s in other.by_cell.items():
-            self.by_cell.setdefault(cell, MassSum()).merge(s)
+            self.by_cell.setdefault(cell, IntervalSum()).merge(s)
         self.pieces += other.pieces
         self.unresolved += other.unresolved
 

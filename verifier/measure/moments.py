@@ -50,7 +50,7 @@ import ppl
 from ..errors import VerifierError
 from ..exact import decimal_bound, integer_row
 from .orthant import arb_bounds
-from .solid_angle import Measure, _arb_precision, generators_measure
+from .solid_angle import IntervalSum, Measure, _arb_precision, generators_measure
 
 _Z_INTERVAL = 4  # half-width of an estimate's interval, in standard errors (as for measures)
 
@@ -88,50 +88,18 @@ class Expectation:
 ZERO_EXPECTATION = Expectation(Fraction(0), Fraction(0), True, 0.0)
 
 
-@dataclass
-class ExpectationSum:
-    """A running :func:`sum_expectations`: every part's numbers are added as exact Fractions, so the
-    total does not depend on the order of the parts (or on how a parallel run groups them)."""
-
-    lo: Fraction = Fraction(0)         # certified parts' interval ends
-    hi: Fraction = Fraction(0)
-    point: Fraction = Fraction(0)      # certified parts' point values
-    guess: Fraction = Fraction(0)      # estimated parts' values and variances
-    variance: Fraction = Fraction(0)
-    count: int = 0
-    estimated: int = 0
-
-    def add(self, e: Expectation) -> None:
-        self.count += 1
-        if e.certified:
-            self.lo += e.lo
-            self.hi += e.hi
-            self.point += Fraction(e.estimate)
-        else:
-            self.estimated += 1
-            self.guess += Fraction(e.estimate)
-            self.variance += Fraction(e.stderr) ** 2
-
-    def merge(self, other: ExpectationSum) -> None:
-        for name in ("lo", "hi", "point", "guess", "variance", "count", "estimated"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
-    def value(self) -> Expectation:
-        """The sum: certified parts as an interval, estimates in quadrature (+-4 standard errors)."""
-        if not self.estimated:
-            return Expectation(self.lo, self.hi, True, float(self.point))
-        stderr = math.sqrt(float(self.variance))
-        spread = _Z_INTERVAL * Fraction(stderr)
-        return Expectation(max(self.lo + self.guess - spread, Fraction(0)), self.hi + self.guess + spread, False,
-                           float(self.point + self.guess), stderr)
+def expectation_total(total: IntervalSum) -> Expectation:
+    """A running sum of expectations (:class:`~verifier.measure.solid_angle.IntervalSum`) as an
+    :class:`Expectation`: certified parts as an interval, estimates in quadrature (+-4 standard errors)."""
+    return Expectation(*total.interval())
 
 
 def sum_expectations(parts: Iterable[Expectation]) -> Expectation:
     """Expectations over disjoint sets add: certified parts as intervals, estimates in quadrature."""
-    total = ExpectationSum()
+    total = IntervalSum()
     for p in parts:
         total.add(p)
-    return total.value()
+    return expectation_total(total)
 
 
 def widened(e: Expectation, extra: Fraction, certified: bool = True) -> Expectation:

@@ -53,7 +53,7 @@ from __future__ import annotations
 import hashlib
 import math
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 from typing import Callable, Iterable, Iterator, Sequence
@@ -134,31 +134,88 @@ ZERO = Measure.exact(Fraction(0), "empty")
 NOT_INTEGRATED = Measure(Fraction(0), Fraction(1, 2), True, "not-integrated", 0.25)  # a half-space holds the cone
 
 
-def sum_measures(measures: Iterable[Measure]) -> Measure:
-    """The measure of a disjoint union: certified parts add as intervals, estimates in quadrature.
+@dataclass
+class IntervalSum:
+    """A running sum over disjoint parts (measures, or any values with ``lo``, ``hi``,
+    ``certified``, ``estimate``, ``stderr``): exact and independent of the order and grouping of
+    the parts, so a parallel run's total equals a serial one's.
 
-    Certified enclosures add exactly. Independent estimates add their point values and their
-    standard errors in quadrature, so the sum of many estimates gets ``+-4 stderr`` of the
-    sum, not the (much wider) sum of the parts' ``+-4 stderr``.
+    Certified parts add as intervals; estimates add their values and variances (exact Fractions),
+    so many estimates get ``+-4 stderr`` of their sum, not the much wider sum of the parts'
+    ``+-4 stderr``. ``lo``/``hi`` are the plain sums of every part's interval (what certificates
+    state).
+
+    >>> total = IntervalSum()
+    >>> total.add(Measure.exact(Fraction(1, 4), "x")); total.add(Measure.exact(Fraction(1, 8), "y"))
+    >>> total.measure().hi, total.count
+    (Fraction(3, 8), 2)
+    """
+
+    cert_lo: Fraction = Fraction(0)
+    cert_hi: Fraction = Fraction(0)
+    cert_point: Fraction = Fraction(0)
+    guess: Fraction = Fraction(0)
+    variance: Fraction = Fraction(0)
+    lo: Fraction = Fraction(0)
+    hi: Fraction = Fraction(0)
+    count: int = 0
+    estimated: int = 0
+    methods: set = field(default_factory=set)
+
+    def add(self, part) -> None:
+        self.lo += part.lo
+        self.hi += part.hi
+        self.count += 1
+        self.methods.add(getattr(part, "method", None))
+        if part.certified:
+            self.cert_lo += part.lo
+            self.cert_hi += part.hi
+            self.cert_point += Fraction(part.estimate)
+        else:
+            self.estimated += 1
+            self.guess += Fraction(part.estimate)
+            self.variance += Fraction(part.stderr) ** 2
+
+    def merge(self, other: IntervalSum) -> None:
+        for name in ("cert_lo", "cert_hi", "cert_point", "guess", "variance", "lo", "hi", "count", "estimated"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.methods |= other.methods
+
+    @property
+    def certified(self) -> bool:
+        return self.estimated == 0
+
+    def interval(self, ceiling: Fraction | None = None) -> tuple[Fraction, Fraction, bool, float, float | None]:
+        """``(lo, hi, certified, point value, stderr)`` of the sum, clipped to ``[0, ceiling]``:
+        the certified parts' interval, widened by ``+-4`` standard errors of the estimates' sum."""
+        lo, hi, stderr = self.cert_lo, self.cert_hi, None
+        if self.estimated:
+            stderr = math.sqrt(self.variance)
+            spread = _Z_INTERVAL * Fraction(stderr)
+            lo, hi = max(lo + self.guess - spread, Fraction(0)), hi + self.guess + spread
+        if ceiling is not None:
+            hi = min(hi, ceiling)
+        return lo, hi, self.certified, float(self.cert_point + self.guess), stderr
+
+    def measure(self) -> Measure:
+        """The sum as a :class:`Measure` (a measure is at most 1, however the parts' upper ends round)."""
+        lo, hi, certified, point, stderr = self.interval(Fraction(1))
+        methods = self.methods - {None}
+        method = next(iter(methods)) if len(methods) == 1 else "sum" if methods else "empty"
+        return Measure(lo, hi, certified, method, point, stderr)
+
+
+def sum_measures(measures: Iterable[Measure]) -> Measure:
+    """The measure of a disjoint union: certified parts add as intervals, estimates in
+    quadrature (:class:`IntervalSum`).
 
     >>> sum_measures([Measure.exact(Fraction(1, 4), "x"), Measure.exact(Fraction(1, 8), "y")]).hi
     Fraction(3, 8)
     """
-    certified, estimated = [], []
+    total = IntervalSum()
     for m in measures:
-        (certified if m.certified else estimated).append(m)
-    lo = sum((m.lo for m in certified), Fraction(0))
-    hi = min(sum((m.hi for m in certified), Fraction(0)), Fraction(1))  # a measure is at most 1
-    point = sum(m.estimate for m in certified)
-    methods = {m.method for m in certified + estimated}
-    method = methods.pop() if len(methods) == 1 else "sum"
-    if not estimated:
-        return Measure(lo, hi, True, method, point)
-    guess = sum(m.estimate for m in estimated)
-    stderr = math.sqrt(sum(m.stderr ** 2 for m in estimated))
-    return Measure(max(lo + Fraction(guess - _Z_INTERVAL * stderr), Fraction(0)),
-                   min(hi + Fraction(guess + _Z_INTERVAL * stderr), Fraction(1)),
-                   False, method, point + guess, stderr)
+        total.add(m)
+    return total.measure()
 
 
 def cone_measure(rows: Sequence[Sequence], n: int, **options) -> Measure:

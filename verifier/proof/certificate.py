@@ -35,6 +35,7 @@ from .checker import (FORMAT, MEDIAN_SEMANTICS, SEMANTICS, VERSION, Sums, cell_j
 from ..errors import VerifierError
 from ..geometry.decomposition import Leaf, Unresolved
 from ..measure import cone_measure
+from ..measure.moments import expectation_total
 from ..models.tasks import median_cells
 from ..models.weightfile import model_to_json
 
@@ -97,9 +98,9 @@ def _semantics(model) -> dict:
 def _totals(model, tally, unresolved_measures: list) -> dict:
     """The totals implied by a run's tally (accuracy, or a median model's MSE)."""
     if model.task.outputs_value:
-        return median_totals_json(tally.squared_error.value(), tally.masses.sums(), len(unresolved_measures),
+        return median_totals_json(expectation_total(tally.squared_error), Sums.of_total(tally.masses), len(unresolved_measures),
                                   tally.pieces, model)
-    return totals_json(tally.correct.sums(), tally.errors.sums(), Sums.of(unresolved_measures), tally.pieces)
+    return totals_json(Sums.of_total(tally.correct), Sums.of_total(tally.errors), Sums.of(unresolved_measures), tally.pieces)
 
 
 def _write(path: Path, model, nodes: list, piece_lines: Iterable[str], unresolved: list[Unresolved], tally,

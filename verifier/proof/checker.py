@@ -177,6 +177,11 @@ class Sums:
         return cls(sum((m.lo for m in measures), Fraction(0)), sum((m.hi for m in measures), Fraction(0)),
                    len(measures), all(m.certified for m in measures))
 
+    @classmethod
+    def of_total(cls, total) -> Sums:
+        """From a running sum (``lo``, ``hi``, ``count``, ``certified``), e.g. a certify run's."""
+        return cls(total.lo, total.hi, total.count, total.certified)
+
 
 def rate_bounds(own: Sums | Measure, other: Sums | Measure, slack: Fraction) -> tuple[Fraction, Fraction]:
     """Bounds on a rate (accuracy, or error rate) from its own cones' mass, the other side's mass and
