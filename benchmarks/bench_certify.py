@@ -15,6 +15,7 @@ and handcrafted:10 (the budget must hold within 10% or 2 s).
     python benchmarks/bench_certify.py                 # full run (hours: dimension 4-5 cones are certified)
     python benchmarks/bench_certify.py --qmc           # ... with them estimated (about 45 minutes on 2 shared cores)
     python benchmarks/bench_certify.py --quick         # a few small rows, checks the script works
+    python benchmarks/bench_certify.py --only 'gaussian 4,4' --errors-only   # some rows, certify's flags
 
 Full runs write ``certify.txt`` and ``certify.json`` to ``--out`` (default ``benchmarks/results``).
 """
@@ -86,9 +87,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def run_row(spec: str, workers: int, budget: float | None, timeout: float, qmc: bool = False) -> dict:
+def run_row(spec: str, workers: int, budget: float | None, timeout: float, flags: tuple[str, ...] = ()) -> dict:
     """One ``verifier certify`` command: its JSON, wall time and the tree's peak memory."""
-    cmd = [sys.executable, "-m", "verifier", "certify", spec, "--json", "--workers", str(workers)] + ["--qmc"] * qmc
+    cmd = [sys.executable, "-m", "verifier", "certify", spec, "--json", "--workers", str(workers), *flags]
     if budget is not None:
         cmd += ["--max-seconds", str(budget)]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
@@ -183,18 +184,24 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few small rows (checks the script)")
     parser.add_argument("--timeout", type=float, default=1800, help="kill a row after this long (default 1800 s)")
     parser.add_argument("--qmc", action="store_true", help="certify --qmc: estimate cones of dimension 4 and 5")
+    parser.add_argument("--errors-only", action="store_true", help="certify --errors-only: integrate only error cones")
+    parser.add_argument("--only", metavar="TEXT", default=None,
+                        help="only the rows whose label contains TEXT (e.g. 'gaussian 4,4'); writes no files unless --out")
     parser.add_argument("--out", type=Path, default=None,
-                        help="write certify.txt/.json here (default benchmarks/results; none with --quick)")
+                        help="write certify.txt/.json here (default benchmarks/results; none with --quick or --only)")
     args = parser.parse_args(argv)
-    out = args.out if args.out is not None or args.quick else REPO / "benchmarks" / "results"
-    header = [f"certify benchmark: one `verifier certify --json{' --qmc' if args.qmc else ''}` command per row,"
+    out = args.out if args.out is not None or args.quick or args.only else REPO / "benchmarks" / "results"
+    flags = ("--qmc",) * args.qmc + ("--errors-only",) * args.errors_only
+    header = [f"certify benchmark: one `verifier certify --json{''.join(' ' + f for f in flags)}` command per row,"
               " memory of the process tree",
               machine()]
     print("\n".join(header), flush=True)
     table, records = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for label, spec, d, n, workers, budget in rows(args.quick, Path(tmp)):
-            r = run_row(spec, workers, budget, args.timeout, args.qmc)
+            if args.only is not None and args.only not in label:
+                continue
+            r = run_row(spec, workers, budget, args.timeout, flags)
             cells = format_row(label, d, n, r)
             table.append(cells)
             records.append({**{k: v for k, v in r.items() if k != "breakdown"}, "model": label, "d": d, "n": n,
