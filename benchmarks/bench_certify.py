@@ -15,7 +15,7 @@ and handcrafted:10 (the budget must hold within 10% or 2 s).
     python benchmarks/bench_certify.py                 # full run (hours: dimension 4-5 cones are certified)
     python benchmarks/bench_certify.py --qmc           # ... with them estimated (about 45 minutes on 2 shared cores)
     python benchmarks/bench_certify.py --quick         # a few small rows, checks the script works
-    python benchmarks/bench_certify.py --only 'gaussian 4,4' --errors-only   # some rows, certify's flags
+    python benchmarks/bench_certify.py --only 'gaussian 4,4' --integrate errors   # some rows, certify's flags
 
 Full runs write ``certify.txt`` and ``certify.json`` to ``--out`` (default ``benchmarks/results``).
 """
@@ -184,14 +184,15 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="a few small rows (checks the script)")
     parser.add_argument("--timeout", type=float, default=1800, help="kill a row after this long (default 1800 s)")
     parser.add_argument("--qmc", action="store_true", help="certify --qmc: estimate cones of dimension 4 and 5")
-    parser.add_argument("--errors-only", action="store_true", help="certify --errors-only: integrate only error cones")
+    parser.add_argument("--integrate", choices=("both", "errors", "correct"), default="both",
+                        help="certify --integrate: which side's cones to integrate")
     parser.add_argument("--only", metavar="TEXT", default=None,
                         help="only the rows whose label contains TEXT (e.g. 'gaussian 4,4'); writes no files unless --out")
     parser.add_argument("--out", type=Path, default=None,
                         help="write certify.txt/.json here (default benchmarks/results; none with --quick or --only)")
     args = parser.parse_args(argv)
     out = args.out if args.out is not None or args.quick or args.only else REPO / "benchmarks" / "results"
-    flags = ("--qmc",) * args.qmc + ("--errors-only",) * args.errors_only
+    flags = ("--qmc",) * args.qmc + ("--integrate", args.integrate) * (args.integrate != "both")
     header = [f"certify benchmark: one `verifier certify --json{''.join(' ' + f for f in flags)}` command per row,"
               " memory of the process tree",
               machine()]

@@ -130,7 +130,7 @@ def test_an_errors_only_certificate_checks_and_states_the_complement():
     """n = 4: the correct cones that need integrals are stored as not-integrated [0, 1/2]; the
     checker recomputes that bound, and the accuracy it derives is 1 minus the error mass."""
     model = Model.from_arrays([[1]], [[-1]], [[1], [2], [-1], [3]], name="n4")
-    cert = certify(model, errors_only=True)
+    cert = certify(model, integrate="errors")
     doc = certificate_document(cert)
     report = check_certificate(doc)
     assert report.valid, report.text()

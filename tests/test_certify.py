@@ -189,7 +189,7 @@ def test_errors_only_integrates_half_and_keeps_the_interval():
     """Correct cones that need an integral are only bounded ([0, 1/2]); the accuracy is the
     complement of the error rate, as narrow as with both sides, and agrees with sampling."""
     model = Model.from_arrays([[1]], [[-1]], [[1], [2], [-1], [3]])
-    both, errors = certify(model), certify(model, errors_only=True)
+    both, errors = certify(model), certify(model, integrate="errors")
     skipped = [(o, m) for o, m in zip(errors.outcomes, errors.measures) if m.method == "not-integrated"]
     assert skipped and all(o.correct and (m.lo, m.hi) == (0, Fraction(1, 2)) for o, m in skipped)
     assert [m for o, m in zip(errors.outcomes, errors.measures) if not o.correct] == \
@@ -201,8 +201,13 @@ def test_errors_only_integrates_half_and_keeps_the_interval():
     assert max(errors.accuracy.lo, both.accuracy.lo) <= min(errors.accuracy.hi, both.accuracy.hi)
     assert errors.accuracy.width < 1e-12
     assert_within(errors, estimate_accuracy(model, 400_000, seed=5))
-    with pytest.raises(VerifierError, match="errors_only needs"):
-        certify(model, errors_only=True, plackett=False)
+    correct = certify(model, integrate="correct")  # the other side: the error rate is 1 - the accuracy
+    assert correct.correct_mass == both.correct_mass and correct.error_rate.hi == 1 - correct.correct_mass.lo
+    assert max(correct.error_rate.lo, both.error_rate.lo) <= min(correct.error_rate.hi, both.error_rate.hi)
+    with pytest.raises(VerifierError, match="one side needs"):
+        certify(model, integrate="errors", plackett=False)
+    with pytest.raises(VerifierError, match="integrate must be"):
+        certify(model, integrate="neither")
 
 
 def test_plackett_certifies_a_random_n5_model_completely():

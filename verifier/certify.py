@@ -33,7 +33,8 @@ from .measure import ZERO, Measure
 from .models.loading import load_model
 from .models.model import Model
 from .models.tasks import OrderCell
-from .pipeline import ACCURACY, ERROR_SIDE_ACCURACY, ESTIMATED_ACCURACY, Run, Tally, preorder, run
+from .pipeline import (ACCURACY, CORRECT_SIDE_ACCURACY, ERROR_SIDE_ACCURACY, ESTIMATED_ACCURACY, Run, Tally, preorder,
+                       run)
 
 # The output (certificate, unresolved cones' measures) gets this share of a time budget.
 OUTPUT_SHARE = 0.05
@@ -130,7 +131,7 @@ def _complement(decided: Measure) -> Measure:
 
 def certify(model, *, max_pieces: int | None = None, max_seconds: float | None = None, progress: bool = False,
             workers: int = 1, scheduler=None, keep: bool = True, certificate: str | Path | None = None,
-            started: float | None = None, plackett: bool = True, errors_only: bool = False):
+            started: float | None = None, plackett: bool = True, integrate: str = "both"):
     """Certify a model's accuracy on standard Gaussian inputs (``model``: a Model or a spec), or a
     median model's mean squared error: a :class:`Certification`, or a
     :class:`~verifier.certify_median.MSECertification` for a median model (same pipeline and options).
@@ -138,11 +139,12 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
     ``plackett``: certify cones of dimension 4 and 5 by Plackett's integral (about 0.1 s per
     4-dimensional simplex; see :func:`~verifier.measure.polyhedron_measure`); False estimates them
     by quasi-Monte Carlo (milliseconds per cone, labelled estimates). Cones of dimension 6 and
-    more are always estimated. ``errors_only``: integrate only the error cones; a correct cone
-    that needs an integral gets the bound [0, 1/2], and the accuracy is 1 minus the error rate
-    (about half the work at n = 4, 5, the same interval for a complete run; a budgeted run's
-    accuracy is wider, since its unresolved mass is larger). Needs ``plackett``; accuracy
-    models only.
+    more are always estimated. ``integrate``: ``"both"`` sides, or only the ``"errors"`` or only
+    the ``"correct"`` cones; a cone of the other side that needs an integral gets the bound
+    [0, 1/2], and that side's rate is 1 minus this one's. A complete run gets the same interval
+    with a fraction of the work (the side with fewer simplices: about half at n = 4, 5); a
+    budgeted run gets a wider one (its unresolved mass is larger), and with ``"correct"`` the
+    error breakdown per order cell is only bounded. Needs ``plackett``; accuracy models only.
 
     ``workers``: processes for independent subtrees (``os.cpu_count()`` for all cores);
     ``scheduler``: a dask.distributed address (or Client) instead. ``keep``: keep the pieces,
@@ -158,13 +160,17 @@ def certify(model, *, max_pieces: int | None = None, max_seconds: float | None =
     if workers < 1:
         raise VerifierError(f"workers must be >= 1, got {workers}")
     median = model.task.outputs_value   # a median model: scored by its mean squared error, not accuracy
-    if errors_only and (median or not plackett):
-        raise VerifierError("errors_only needs certified measures (not --qmc) and a position task, not a median model")
+    sides = {"both": ACCURACY, "errors": ERROR_SIDE_ACCURACY, "correct": CORRECT_SIDE_ACCURACY}
+    if integrate not in sides:
+        raise VerifierError(f"integrate must be one of {', '.join(sides)}, got {integrate!r}")
+    if integrate != "both" and (median or not plackett):
+        raise VerifierError("integrating one side needs certified measures (not --qmc) and a position task, "
+                            "not a median model")
     if median:
         from .certify_median import ESTIMATED_MSE, MSE
         scoring = MSE if plackett else ESTIMATED_MSE
     else:
-        scoring = ERROR_SIDE_ACCURACY if errors_only else ACCURACY if plackett else ESTIMATED_ACCURACY
+        scoring = sides[integrate] if plackett else ESTIMATED_ACCURACY
     start = time.perf_counter()
     deadline = grace = None
     if max_seconds is not None:

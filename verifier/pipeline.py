@@ -124,12 +124,18 @@ def _error_side_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
     return cone_measure(cone.constraints, n, plackett=True, stop=stop, integrate=not cone.correct)
 
 
+def _correct_side_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
+    # an error cone that needs an integral is only bounded: the error rate is 1 - the accuracy
+    return cone_measure(cone.constraints, n, plackett=True, stop=stop, integrate=cone.correct)
+
+
 def _estimated_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
     return cone_measure(cone.constraints, n)
 
 
 ACCURACY = Scoring(_plackett_measure)                  # cones of dimension 4, 5 certified (Plackett)
-ERROR_SIDE_ACCURACY = Scoring(_error_side_measure)     # ... only the error cones' integrals (--errors-only)
+ERROR_SIDE_ACCURACY = Scoring(_error_side_measure)     # ... only the error cones' integrals (--integrate errors)
+CORRECT_SIDE_ACCURACY = Scoring(_correct_side_measure)  # ... only the correct cones' (--integrate correct)
 ESTIMATED_ACCURACY = Scoring(_estimated_measure)       # ... or estimated by quasi-Monte Carlo (--qmc)
 
 

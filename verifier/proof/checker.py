@@ -187,7 +187,7 @@ def rate_bounds(own: Sums | Measure, other: Sums | Measure, slack: Fraction) -> 
     """Bounds on a rate (accuracy, or error rate) from its own cones' mass, the other side's mass and
     the unresolved mass ``slack``: the cones and the unresolved part cover R^n, so the rate is both
     ``own + (part of slack)`` and ``1 - other - (part of slack)``; each gives an interval, and the
-    rate lies in both (in the first alone when the other side is only estimated). (With ``certify --errors-only`` the correct cones are only bounded, and
+    rate lies in both (in the first alone when the other side is only estimated). (With ``certify --integrate errors`` the correct cones are only bounded, and
     the accuracy comes from the second.)
 
     >>> rate_bounds(Sums(Fraction(0), Fraction(1, 2)), Sums(Fraction(1, 4), Fraction(1, 4)), Fraction(0))
