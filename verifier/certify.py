@@ -22,7 +22,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -41,23 +41,19 @@ OUTPUT_SHARE = 0.05
 
 
 @dataclass(frozen=True)
-class Certification:
-    """What ``certify`` proves about a model (see the module docstring).
-
-    ``decomposition``, ``outcomes`` and ``measures`` (one per outcome cone) are kept only with
-    ``keep=True``; the totals are always there.
-    """
+class RunResult:
+    """What every ``certify`` run has, whatever it scores: the model, the running totals, why it
+    stopped early (None when complete), seconds in all and per stage (walk, outcomes, measure,
+    output), the workers, and with ``keep=True`` the decomposition; the certificate's path if one
+    was written."""
 
     model: Model
-    tally: Tally
-    unresolved: Measure                    # mass a budget left undecided: 1 - the outcome cones' mass
+    tally: Tally                           # a median run's: a :class:`~verifier.certify_median.MSETally`
     stop_reason: str | None
     seconds: float
-    stages: dict                           # seconds per stage (walk, outcomes, measure, output)
+    stages: dict
     workers: int
     decomposition: Decomposition | None = None
-    outcomes: tuple[OutcomeCone, ...] = ()
-    measures: tuple[Measure, ...] = ()
     certificate: Path | None = None
 
     @property
@@ -69,16 +65,29 @@ class Certification:
         return self.tally.pieces
 
     @property
+    def unresolved_cones(self) -> int:
+        return self.tally.unresolved
+
+
+@dataclass(frozen=True)
+class Certification(RunResult):
+    """What ``certify`` proves about a model's accuracy (see the module docstring).
+
+    ``outcomes`` and ``measures`` (one per outcome cone) are kept only with ``keep=True``; the
+    totals are always there.
+    """
+
+    unresolved: Measure = field(kw_only=True)  # mass a budget left undecided: 1 - the outcome cones' mass
+    outcomes: tuple[OutcomeCone, ...] = ()
+    measures: tuple[Measure, ...] = ()
+
+    @property
     def cones(self) -> int:
         return self.tally.correct.count + self.tally.errors.count
 
     @property
     def error_cones(self) -> int:
         return self.tally.errors.count
-
-    @property
-    def unresolved_cones(self) -> int:
-        return self.tally.unresolved
 
     @property
     def certified(self) -> bool:
@@ -208,7 +217,7 @@ def _accuracy_result(model: Model, r: Run, keep: bool, seconds: float) -> Certif
     if keep:
         dec, cones, values = _kept(model, r, seconds)
         kept = {"decomposition": dec, "outcomes": cones, "measures": values}
-    return Certification(model, r.tally, unresolved, _reason(r), 0.0, dict(r.seconds), r.workers, **kept)
+    return Certification(model, r.tally, _reason(r), 0.0, dict(r.seconds), r.workers, unresolved=unresolved, **kept)
 
 
 def _mse_result(model: Model, r: Run, keep: bool, seconds: float):

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 
-from .geometry.decomposition import Decomposition
+from .certify import RunResult
 from .geometry.median_cones import SquaredErrorCone, piece_squared_error_cones
 from .measure import Measure
 from .measure.moments import Expectation, cone_faces, expectation_total, quadratic_moment, square_root
@@ -99,40 +98,20 @@ ESTIMATED_MSE = Scoring(_estimated_squared_error, _median_cells, piece_squared_e
 # -- the result ------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class MSECertification:
+class MSECertification(RunResult):
     """What ``certify`` proves about a median model: its mean squared error and RMSE.
 
-    ``decomposition``, ``cones``, ``contributions`` (E[(form . x)^2 1_cone], one per cone) and
-    ``masses`` (the cones' measures) are kept only with ``keep=True``; the totals are always there.
+    ``cones``, ``contributions`` (E[(form . x)^2 1_cone], one per cone) and ``masses`` (the cones'
+    measures) are kept only with ``keep=True``; the totals are always there.
     """
 
-    model: Model
-    tally: MSETally
-    stop_reason: str | None
-    seconds: float
-    stages: dict                           # seconds per stage (walk, outcomes, measure, output)
-    workers: int
-    decomposition: Decomposition | None = None
     cones: tuple[SquaredErrorCone, ...] = ()
     contributions: tuple[Expectation, ...] = ()
     masses: tuple[Measure, ...] = ()
-    certificate: Path | None = None
-
-    @property
-    def complete(self) -> bool:
-        return self.tally.unresolved == 0
-
-    @property
-    def pieces(self) -> int:
-        return self.tally.pieces
 
     @property
     def cone_count(self) -> int:
         return self.tally.masses.count
-
-    @property
-    def unresolved_cones(self) -> int:
-        return self.tally.unresolved
 
     def _bounds(self) -> tuple[Expectation, Fraction, Fraction]:
         return median_mse(expectation_total(self.tally.squared_error), Sums.of_total(self.tally.masses), self.tally.unresolved,
