@@ -211,3 +211,22 @@ def test_pieces_above_the_frontier_are_scored_by_workers_too():
     parallel = certify(model, workers=2)
     assert parallel.workers == 2   # (1 when no task is handed out) and same_result(serial, parallel) and kept(parallel) == kept(serial)
     assert parallel.decomposition.tree == serial.decomposition.tree
+
+
+def test_a_serial_run_moves_its_progress_bar_piece_by_piece(monkeypatch):
+    """The in-process walk reports every scored piece (not all at once when it ends)."""
+    import verifier.pipeline as pipeline
+
+    class Bar:
+        def __init__(self):
+            self.updates = []
+
+        def update(self, k):
+            self.updates.append(k)
+
+        def close(self):
+            pass
+    bar = Bar()
+    monkeypatch.setattr(pipeline, "_bar", lambda progress: bar if progress else None)
+    cert = certify("trained:4:3", workers=1, progress=True, keep=False)
+    assert cert.pieces == 70 and bar.updates == [1] * 70

@@ -189,13 +189,15 @@ def _model(model_json: dict) -> Model:
 _ONE_TASK = threading.Lock()
 
 
-def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False) -> TaskResult:
-    """Walk one subtree, scoring each piece as it is found (see the module docstring)."""
+def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False,
+             on_piece: Callable[[], object] | None = None) -> TaskResult:
+    """Walk one subtree, scoring each piece as it is found (see the module docstring);
+    ``on_piece`` is called after each scored piece (an in-process run's progress bar)."""
     with _ONE_TASK:
-        return _run_task(task, interrupt)
+        return _run_task(task, interrupt, on_piece)
 
 
-def _run_task(task: Task, interrupt: Callable[[], bool]) -> TaskResult:
+def _run_task(task: Task, interrupt: Callable[[], bool], on_piece: Callable[[], object] | None = None) -> TaskResult:
     model = _model(task.model_json)
     n = model.n
     cells = task.scoring.cells(model)
@@ -241,6 +243,8 @@ def _run_task(task: Task, interrupt: Callable[[], bool]) -> TaskResult:
                 if record:
                     nodes.append(("L",))
                 tally.add_piece(scored)
+                if on_piece is not None:
+                    on_piece()
                 if task.certificate:
                     line = piece_line(event, scored, task.scoring)
                     sink.write(line + "\n") if sink else lines.append(line)
@@ -408,13 +412,11 @@ def _catch_interrupts(flag: list) -> Callable[[], None]:
 
 def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep, certificate, spill, scoring,
          bar, parallel, grace) -> Run:
-    parts[0] = run_task(top, lambda: interrupted[0])
+    parts[0] = run_task(top, lambda: interrupted[0], None if bar is None else lambda: bar.update(1))
     tally = scoring.tally()
     tally.merge(parts[0].tally)
     reasons = [parts[0].stop_reason] if parts[0].stop_reason else []
     opened = parts[0].opened
-    if bar is not None:
-        bar.update(tally.pieces)
     seconds = dict(parts[0].seconds)
     used = 1
     if opened:
