@@ -60,3 +60,7 @@ def test_certify_json_labels_estimates_and_plackett_certificates_check(tmp_path)
     assert abs(estimated["accuracy"]["estimate"] - float(sum(exact)) / 2) < 4 * estimated["accuracy"]["stderr"]
     checked = run("--json", "check", str(cert))
     assert checked.returncode == 0 and json.loads(checked.stdout)["valid"], checked.stdout
+    one_side = json.loads(run("--json", "certify", model, "--integrate", "errors").stdout)
+    assert one_side["integrated"] == "errors" and certified["integrated"] == "both" and one_side["certified"]
+    lo, hi = Fraction(one_side["accuracy"]["lo_exact"]), Fraction(one_side["accuracy"]["hi_exact"])
+    assert max(lo, exact[0]) <= min(hi, exact[1]) and hi - lo < 1e-12

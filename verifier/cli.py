@@ -153,7 +153,7 @@ def _certify(args) -> Outcome:
             "complete": cert.complete, "stop_reason": cert.stop_reason,
             "pieces": cert.pieces, "cones": cert.cones, "error_cones": cert.error_cones,
             "unresolved": cert.unresolved_cones, "seconds": cert.seconds, "workers": cert.workers,
-            "stages": cert.stages, "breakdown": breakdown}
+            "integrated": args.integrate, "stages": cert.stages, "breakdown": breakdown}
     lines = [
         m.describe(),
         *([note] if note else []),
