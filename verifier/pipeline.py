@@ -33,7 +33,6 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Callable
 
@@ -48,7 +47,6 @@ from .resources import StopRule
 FRONTIER_DEPTH = 6          # a parallel run hands out the cones 6 splits down (up to 64 subtrees)
 CONNECT_SECONDS = 10        # how long to wait for a dask scheduler
 GRACE_SECONDS = 1.0         # how long after the deadline the pipeline waits for a worker's answer
-_Z = 4                      # an estimate's interval is +-4 standard errors (as in the measure module)
 
 
 # -- running sums --------------------------------------------------------------------------
@@ -114,29 +112,29 @@ class Scoring:
     entry: Callable = outcome_entry
 
 
-def _plackett_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
-    # canonical (minimized, sorted) rows: exactly what the independent checker recomputes
-    return cone_measure(cone.constraints, n, plackett=True, stop=stop)
+@dataclass(frozen=True)
+class CertifiedMeasure:
+    """A cone's certified measure (dimensions 4, 5 by Plackett's integral), from its canonical
+    (minimized, sorted) rows: exactly what the independent checker recomputes. ``correct`` /
+    ``errors``: whether that side's cones get their integrals; a side that does not is only
+    bounded ([0, 1/2]) and its rate is 1 minus the other's. Picklable, for workers."""
 
+    correct: bool = True
+    errors: bool = True
 
-def _error_side_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
-    # a correct cone that needs an integral is only bounded: the accuracy is 1 - the error rate
-    return cone_measure(cone.constraints, n, plackett=True, stop=stop, integrate=not cone.correct)
-
-
-def _correct_side_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
-    # an error cone that needs an integral is only bounded: the error rate is 1 - the accuracy
-    return cone_measure(cone.constraints, n, plackett=True, stop=stop, integrate=cone.correct)
+    def __call__(self, cone: OutcomeCone, n: int, stop=None) -> Measure:
+        integrate = self.correct if cone.correct else self.errors
+        return cone_measure(cone.constraints, n, plackett=True, stop=stop, integrate=integrate)
 
 
 def _estimated_measure(cone: OutcomeCone, n: int, stop=None) -> Measure:
     return cone_measure(cone.constraints, n)
 
 
-ACCURACY = Scoring(_plackett_measure)                  # cones of dimension 4, 5 certified (Plackett)
-ERROR_SIDE_ACCURACY = Scoring(_error_side_measure)     # ... only the error cones' integrals (--integrate errors)
-CORRECT_SIDE_ACCURACY = Scoring(_correct_side_measure)  # ... only the correct cones' (--integrate correct)
-ESTIMATED_ACCURACY = Scoring(_estimated_measure)       # ... or estimated by quasi-Monte Carlo (--qmc)
+ACCURACY = Scoring(CertifiedMeasure())                               # both sides certified
+ERROR_SIDE_ACCURACY = Scoring(CertifiedMeasure(correct=False))       # only the error cones' integrals
+CORRECT_SIDE_ACCURACY = Scoring(CertifiedMeasure(errors=False))      # only the correct cones' integrals
+ESTIMATED_ACCURACY = Scoring(_estimated_measure)       # dimensions 4, 5 estimated by quasi-Monte Carlo (--qmc)
 
 
 # -- one subtree -----------------------------------------------------------------------------
