@@ -17,6 +17,7 @@ import pytest
 from verifier.certify import certify
 from verifier.geometry.decomposition import decompose
 from verifier.measure import Measure, sum_measures
+from verifier.models.loading import load_model
 from verifier.models.model import Model
 from verifier.measure.solid_angle import IntervalSum
 from verifier.proof.certificate import write_certificate
@@ -230,3 +231,20 @@ def test_a_serial_run_moves_its_progress_bar_piece_by_piece(monkeypatch):
     monkeypatch.setattr(pipeline, "_bar", lambda progress: bar if progress else None)
     cert = certify("trained:4:3", workers=1, progress=True, keep=False)
     assert cert.pieces == 70 and bar.updates == [1] * 70
+    bar.updates = []
+    cert = certify("trained:4:3", workers=2, progress=True, keep=False)
+    assert cert.pieces == 70 and sum(bar.updates) == 70
+
+
+def test_pool_workers_count_their_pieces_as_they_go():
+    """A parallel run's bar reads the workers' shared piece counter, so it moves inside a task."""
+    import verifier.pipeline as pipeline
+    from verifier.models.weightfile import model_to_json
+    task = pipeline.Task(1, model_to_json(load_model("trained:4:3")), None, None, None, None, False, False, None)
+    pool = pipeline._Pool(2)
+    try:
+        pool.submit(task)
+        result = pool.results.get(timeout=120)
+    finally:
+        pool.close(abandon=False)
+    assert result.tally.pieces == 70 and pool.scored() == 70

@@ -190,7 +190,10 @@ _ONE_TASK = threading.Lock()
 def run_task(task: Task, interrupt: Callable[[], bool] = lambda: False,
              on_piece: Callable[[], object] | None = None) -> TaskResult:
     """Walk one subtree, scoring each piece as it is found (see the module docstring);
-    ``on_piece`` is called after each scored piece (an in-process run's progress bar)."""
+    ``on_piece`` is called after each scored piece (an in-process run's progress bar; in a pool
+    worker, by default, the pool's shared piece counter)."""
+    if on_piece is None and _PIECES_SCORED is not None:
+        on_piece = _count_piece
     with _ONE_TASK:
         return _run_task(task, interrupt, on_piece)
 
@@ -286,17 +289,28 @@ def piece_line(piece: Piece, scored: list, scoring: Scoring) -> str:
 
 # -- executors -------------------------------------------------------------------------------
 
-def _worker_init() -> None:
+_PIECES_SCORED = None   # in a pool worker: the pool's shared count of scored pieces
+
+
+def _count_piece() -> None:
+    with _PIECES_SCORED.get_lock():
+        _PIECES_SCORED.value += 1
+
+
+def _worker_init(pieces_scored) -> None:
     """Ctrl-C is the parent's to handle (BLAS threads are pinned when the package loads); a forked
-    worker gets a fresh task lock (the parent's may be held by an abandoned thread)."""
-    global _ONE_TASK
+    worker gets a fresh task lock (the parent's may be held by an abandoned thread) and counts its
+    scored pieces in the pool's shared counter (the parent's progress bar reads it)."""
+    global _ONE_TASK, _PIECES_SCORED
     _ONE_TASK = threading.Lock()
+    _PIECES_SCORED = pieces_scored
     import signal
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class _Pool:
-    """A local process pool whose results arrive on a queue (so the caller can keep a deadline)."""
+    """A local process pool whose results arrive on a queue (so the caller can keep a deadline);
+    ``scored()`` is the number of pieces its workers have scored so far."""
 
     shared_disk = True
 
@@ -304,8 +318,13 @@ class _Pool:
         import multiprocessing
         self.workers = workers
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        self.pool = multiprocessing.get_context(method).Pool(workers, initializer=_worker_init)
+        context = multiprocessing.get_context(method)
+        self.pieces_scored = context.Value("q", 0)
+        self.pool = context.Pool(workers, initializer=_worker_init, initargs=(self.pieces_scored,))
         self.results: queue.Queue = queue.Queue()
+
+    def scored(self) -> int:
+        return self.pieces_scored.value
 
     def submit(self, task: Task) -> None:
         self.pool.apply_async(run_task, (task,), callback=self.results.put,
@@ -320,7 +339,8 @@ class _Pool:
 
 
 class _Dask:
-    """A dask.distributed cluster (``Client(address)``) as the executor."""
+    """A dask.distributed cluster (``Client(address)``) as the executor; its progress is counted
+    per finished task (``scored()`` is None)."""
 
     shared_disk = False
 
@@ -338,6 +358,9 @@ class _Dask:
         self.workers = max(1, len(self.client.scheduler_info().get("workers", {})))
         self.results: queue.Queue = queue.Queue()
         self.futures = []
+
+    def scored(self) -> None:
+        return None
 
     def submit(self, task: Task) -> None:
         future = self.client.submit(run_task, task, pure=False)
@@ -423,6 +446,7 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
         tasks = {k + 1: Task(k + 1, model_json, u, None, deadline, None, keep, certificate,
                              spill if executor.shared_disk else None, scoring) for k, u in enumerate(opened)}
         abandon = True    # unless every task comes back
+        shown = 0         # pieces the bar shows beyond the top task's
         try:
             for number in sorted(tasks, key=lambda k: -_mass_guess(tasks[k].start.constraints)):
                 executor.submit(tasks[number])
@@ -435,6 +459,7 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
                 try:
                     result = executor.results.get(timeout=1.0 if wait is None else min(wait, 1.0))
                 except queue.Empty:
+                    shown = _advance(bar, shown, executor.scored())
                     continue
                 if isinstance(result, BaseException):
                     raise result
@@ -446,8 +471,8 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
                     reasons.append(result.stop_reason)
                 for k, v in result.seconds.items():
                     seconds[k] = seconds.get(k, 0.0) + v
-                if bar is not None:
-                    bar.update(result.tally.pieces)
+                finished = executor.scored()
+                shown = _advance(bar, shown, shown + result.tally.pieces if finished is None else finished)
             abandon = False
         except (TimeoutError, KeyboardInterrupt) as e:
             reason = "interrupted" if isinstance(e, KeyboardInterrupt) else "stopped at the time budget"
@@ -461,6 +486,14 @@ def _run(model_json, top, parts, interrupted, workers, scheduler, deadline, keep
         finally:
             executor.close(abandon)
     return Run(tally, parts, "; ".join(reasons) or None, seconds, used, spill)
+
+
+def _advance(bar, shown: int, scored: int) -> int:
+    """Move the bar to ``scored`` worker pieces (it shows ``shown``); returns what it shows now."""
+    if bar is not None and scored > shown:
+        bar.update(scored - shown)
+        return scored
+    return shown
 
 
 def _open(start: Unresolved | Piece) -> Unresolved:
