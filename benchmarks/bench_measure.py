@@ -68,7 +68,8 @@ def _cone_simplices(rows, n):
     normals = [tuple(int(c) for c in con.coefficients()) for con in poly.minimized_constraints()]
     if k < 4 or solid_angle.order_sign_measure(normals, n) is not None:
         return
-    triangulation = solid_angle._triangulation(rays, lines, normals, k, True)
+    tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
+    triangulation = solid_angle._triangulation(rays, lines, k, tight, True)
     if triangulation is not None:
         gram, simplices = triangulation
         for simplex in simplices:

@@ -25,8 +25,11 @@ Gram matrix ``G`` (rays projected orthogonally to ``L``, computed exactly) has t
 the orthant ``P(lambda >= 0)`` with ``lambda ~ N(0, G^-1)``. With ``plackett=True`` and
 k = 4 or 5 each orthant gets a rigorous enclosure from Plackett's integral
 (:mod:`~verifier.measure.orthant`; method ``plackett``, or ``plackett-wide`` when some simplex's
-integral failed within its work limit and got a wider enclosure) -- certified, about 0.1 s per
-4-dimensional simplex.
+integral failed within its work limit and got a wider enclosure) -- certified, 0.02-0.1 s per
+simplex. A 5-dimensional cone is first measured without a triangulation, from the tangent
+cones along its faces (:mod:`~verifier.measure.tangent_cones`: one 4-dimensional integral per
+extreme ray, closed forms for the rest; method ``plackett-faces``), 8-9 times faster on the
+cones of ``trained:5:5``; the triangulation remains its fallback.
 Otherwise the orthant probability is estimated by Genz's separation of variables, with Genz and Bretz's variable ordering, an exact
 LDL^T factorization of ``G^-1`` (so thin cones stay well conditioned) and a scrambled Sobol
 point set under independent random digital shifts. Each shift gives an unbiased estimate of
@@ -67,6 +70,7 @@ from ..exact import decimal_bound, integer_row
 from .order_cells import order_sign_measure
 from .orthant import MAX_DIMENSION as MAX_ORTHANT_DIMENSION
 from .orthant import arb_bounds, orthant_probability
+from .tangent_cones import odd_cone_measure
 
 _Z_INTERVAL = 4  # half-width of an estimate's interval, in standard errors
 
@@ -270,6 +274,7 @@ def polyhedron_measure(
     plackett: bool = False,
     stop: Callable[[], object] | None = None,
     integrate: bool = True,
+    faces: bool = True,
 ) -> Measure:
     """Gaussian measure of a pplpy cone (a closed polyhedron whose only vertex is the origin).
 
@@ -280,6 +285,8 @@ def polyhedron_measure(
     ``integrate=False``: a cone that would need an integral or an estimate (k >= 4, not an
     order-and-sign cone) gets only the trivial certified bound ``[0, 1/2]`` (it lies in a
     half-space; method ``not-integrated``), for callers that get its mass by complement.
+    ``faces=False``: certify a 5-dimensional cone by its triangulation, not by its tangent cones
+    (the checker recomputes a measure by the route its certificate names).
     """
     if prec_bits < 32 or points < 2 or points & (points - 1) or replicates < 2:
         raise VerifierError("need prec_bits >= 32, points a power of 2 (>= 2) and replicates >= 2")
@@ -314,7 +321,13 @@ def polyhedron_measure(
         return NOT_INTEGRATED
     # k >= 4: certified enclosures when asked for (and the triangulation is small), else estimates
     certify = plackett and k <= MAX_ORTHANT_DIMENSION
-    triangulation = _triangulation(rays, lines, normals, k, certify)
+    tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
+    if certify and faces and k % 2 == 1 and len(rays) <= _LIMITS[True][0] * k:
+        value = odd_cone_measure(normals, rays, tight, k, stop=stop, measure_tangent=_tangent_cone_measure,
+                                 prec_bits=prec_bits)
+        if value is not None:
+            return _certified(value, "plackett-faces")
+    triangulation = _triangulation(rays, lines, k, tight, certify)
     if certify and triangulation is not None:
         return _plackett_measure(*triangulation, stop)
     if seed is None:
@@ -427,16 +440,29 @@ _LIMITS = {False: (4, 64), True: (64, 4096)}  # certify -> (rays per dimension, 
 _HIT_OR_MISS_SAMPLES = 1 << 16
 
 
-def _triangulation(rays, lines, normals, k: int, certify: bool = False):
+def _triangulation(rays, lines, k: int, tight: list[frozenset], certify: bool = False):
     """``(gram, simplices)`` of a pulling triangulation, or None when the cone has too many rays or
-    simplices for per-simplex integrals (``_LIMITS``: far more are worth it to certify than to estimate)."""
+    simplices for per-simplex integrals (``_LIMITS``: far more are worth it to certify than to estimate);
+    ``tight[f]``: the rays on facet ``f``."""
     max_rays, max_simplices = _LIMITS[certify]
     if len(rays) > max_rays * k:
         return None
     gram = _balanced(_projected_gram(rays, lines))
-    tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
     simplices = _pulling_triangulation(frozenset(range(len(rays))), k, tight, gram)
     return None if len(simplices) > max_simplices else (gram, simplices)
+
+
+def _tangent_cone_measure(normals: list[tuple[int, ...]]) -> flint.arb | None:
+    """A tangent cone given by its facet normals, measured by triangulation (None unless certified
+    without a wide enclosure): for :func:`~verifier.measure.tangent_cones.odd_cone_measure`."""
+    poly = ppl.C_Polyhedron(len(normals[0]), "universe")
+    for a in normals:
+        poly.add_constraint(ppl.Linear_Expression(list(a), 0) >= 0)
+    m = polyhedron_measure(poly, plackett=True, faces=False)
+    if not m.certified or m.method == "plackett-wide":
+        return None
+    return flint.arb(flint.fmpq(m.lo.numerator, m.lo.denominator)).union(
+        flint.arb(flint.fmpq(m.hi.numerator, m.hi.denominator)))
 
 
 def _simplex_covariance(gram: flint.fmpq_mat, simplex: tuple[int, ...]) -> flint.fmpq_mat:

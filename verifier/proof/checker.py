@@ -702,9 +702,11 @@ class _Checker:
         return poly
 
     def measure(self, where: str, stored, rows) -> Measure:
-        """Recompute a cone's measure (certified k = 4, 5 integrals when the certificate claims them)."""
+        """Recompute a cone's measure (certified k = 4, 5 integrals when the certificate claims them,
+        by the route it names: a 5-dimensional cone's tangent cones, or its triangulation)."""
         method = str(stored.get("method", "")) if isinstance(stored, dict) else ""
-        m = cone_measure(rows, self.model.n, plackett=method.startswith("plackett"), integrate=method != "not-integrated")
+        m = cone_measure(rows, self.model.n, plackett=method.startswith("plackett"), integrate=method != "not-integrated",
+                         faces=method == "plackett-faces")
         if stored is not _MISSING and not _same(stored, _as_json(measure_json(m))):
             self.fail(MEASURE, where, f"is not the measure recomputed from its cone: expected "
                                       f"[{m.lo_str(25)}, {m.hi_str(25)}] ({m.method})")
