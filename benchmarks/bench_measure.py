@@ -7,7 +7,11 @@ Tables:
    (thin: smallest correlation eigenvalue 1e-12..1e-3) -- seconds per simplex (median, mean,
    max), cones/s, integrand evaluations, the median and widest enclosure, and how many got the
    wide fallback enclosure;
-2. whole models, ``certify`` (certified by default): pieces, cones, simplices, seconds, accuracy
+2. 5-dimensional cones (not order-and-sign cones) sampled from ``trained:5:5``'s outcome cones,
+   certified two ways in the same run: from the tangent cones of their faces (one 4-dimensional
+   integral per extreme ray) and by triangulation (one 5-dimensional integral per simplex) --
+   seconds per cone, the ratio, enclosure widths, and whether the two intervals overlap;
+3. whole models, ``certify`` (certified by default): pieces, cones, simplices, seconds, accuracy
    width; with ``--full`` also ``trained:6:4`` (about 26,000 simplices) and the shipped n = 4, 5
    trained models, on ``--workers`` processes, each compared with a ``--mc``-sample Monte Carlo
    estimate (float64, its own seed).
@@ -45,6 +49,41 @@ def random_simplex(k: int, rng: random.Random) -> flint.fmpq_mat:
         v = flint.fmpq_mat(k, k, [rng.randint(-4, 4) for _ in range(k * k)])
         if v.rank() == k:
             return (v.transpose() * v).inv()
+
+
+def model_cones(spec: str, dimension: int):
+    """``(constraints, rays, simplices)`` of a model's outcome cones of that dimension that are not
+    order-and-sign cones."""
+    model = load_model(spec)
+    dec = decompose(model)
+    cells = tuple(model.task.cells(model.n))
+    for index, piece in enumerate(dec.pieces):
+        for cone in piece_outcomes(index, piece, cells, model.n):
+            poly = ppl.C_Polyhedron(model.n, "universe")
+            for row in cone.constraints:
+                poly.add_constraint(ppl.Linear_Expression(list(row), 0) >= 0)
+            gens = poly.minimized_generators()
+            normals = [tuple(int(c) for c in con.coefficients()) for con in poly.minimized_constraints()]
+            if model.n - sum(g.is_line() for g in gens) == dimension and \
+                    solid_angle.order_sign_measure(normals, model.n) is None:
+                yield poly
+
+
+def time_cone_routes(polys) -> dict:
+    faces_s, simplices_s, widths, simplex_widths, overlap = [], [], [], [], True
+    for poly in polys:
+        start = time.perf_counter()
+        a = solid_angle.polyhedron_measure(poly, plackett=True, faces=True)
+        middle = time.perf_counter()
+        b = solid_angle.polyhedron_measure(poly, plackett=True, faces=False)
+        faces_s.append(middle - start)
+        simplices_s.append(time.perf_counter() - middle)
+        widths.append(float(a.width))
+        simplex_widths.append(float(b.width))
+        overlap &= a.lo <= b.hi and b.lo <= a.hi
+    return {"count": len(faces_s), "faces_s": statistics.mean(faces_s), "simplices_s": statistics.mean(simplices_s),
+            "ratio": sum(simplices_s) / sum(faces_s), "width": statistics.median(widths), "max_width": max(widths),
+            "simplex_width": statistics.median(simplex_widths), "overlap": overlap}
 
 
 def model_simplices(spec: str):
@@ -156,7 +195,16 @@ def main() -> None:
               f"{r['fallback']:>10}", flush=True)
     print(f"trained:6:4 has {len(real)} simplices in its dimension-4 cones that are not order-and-sign cones")
 
-    print("\n2. whole models, certify (cones of dimension 4 and 5 certified)")
+    print("\n2. a 5-dimensional cone, certified from its faces' tangent cones and by triangulation (same run)")
+    print(f"{'cones':<28}{'n':>5}{'faces s':>9}{'simplices s':>13}{'ratio':>7}{'width faces':>13}{'max':>9}"
+          f"{'width simplices':>17}{'overlap':>9}")
+    cones = list(model_cones("trained:5:5", 5))
+    r = time_cone_routes(rng.sample(cones, min(args.samples, len(cones))))
+    print(f"{'trained:5:5 (sampled)':<28}{r['count']:>5}{r['faces_s']:>9.3f}{r['simplices_s']:>13.3f}{r['ratio']:>7.1f}"
+          f"{r['width']:>13.1e}{r['max_width']:>9.1e}{r['simplex_width']:>17.1e}{str(r['overlap']):>9}", flush=True)
+    print(f"trained:5:5 has {len(cones)} such cones")
+
+    print("\n3. whole models, certify (cones of dimension 4 and 5 certified)")
     print(f"{'model':<24}{'pieces':>7}{'cones':>7}{'workers':>8}{'seconds':>10}  accuracy")
     for label, model in SMALL_MODELS.items():
         certify_row(label, model, 1, None)

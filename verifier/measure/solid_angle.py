@@ -323,7 +323,8 @@ def polyhedron_measure(
     certify = plackett and k <= MAX_ORTHANT_DIMENSION
     tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
     if certify and faces and k % 2 == 1 and len(rays) <= _LIMITS[True][0] * k:
-        value = odd_cone_measure(normals, rays, tight, k, stop=stop, measure_tangent=_tangent_cone_measure,
+        value = odd_cone_measure(normals, rays, tight, k, stop=stop,
+                                 measure_tangent=lambda tangent: _tangent_cone_measure(tangent, stop),
                                  prec_bits=prec_bits)
         if value is not None:
             return _certified(value, "plackett-faces")
@@ -452,13 +453,13 @@ def _triangulation(rays, lines, k: int, tight: list[frozenset], certify: bool = 
     return None if len(simplices) > max_simplices else (gram, simplices)
 
 
-def _tangent_cone_measure(normals: list[tuple[int, ...]]) -> flint.arb | None:
+def _tangent_cone_measure(normals: list[tuple[int, ...]], stop=None) -> flint.arb | None:
     """A tangent cone given by its facet normals, measured by triangulation (None unless certified
     without a wide enclosure): for :func:`~verifier.measure.tangent_cones.odd_cone_measure`."""
     poly = ppl.C_Polyhedron(len(normals[0]), "universe")
     for a in normals:
         poly.add_constraint(ppl.Linear_Expression(list(a), 0) >= 0)
-    m = polyhedron_measure(poly, plackett=True, faces=False)
+    m = polyhedron_measure(poly, plackett=True, faces=False, stop=stop)
     if not m.certified or m.method == "plackett-wide":
         return None
     return flint.arb(flint.fmpq(m.lo.numerator, m.lo.denominator)).union(
