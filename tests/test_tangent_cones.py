@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from fractions import Fraction
 
@@ -102,3 +103,9 @@ def test_an_n5_model_certifies_by_faces_and_its_certificate_checks(tmp_path):
     p = float(cert.error_rate.lo + cert.error_rate.hi) / 2
     assert abs(est.error_rate - p) <= 4 * math.sqrt(p * (1 - p) / est.n)
     assert check_certificate(path).valid
+    # a cone measured by faces but claimed as triangulated is recomputed by triangulation: rejected
+    doc = json.loads(path.read_text())
+    cone = next(o for p in doc["pieces"] for o in p["outcomes"] if o["measure"]["method"] == "plackett-faces")
+    cone["measure"]["method"] = "plackett"
+    report = check_certificate(doc)
+    assert not report.valid and "not the measure recomputed" in report.text()
