@@ -21,9 +21,7 @@ at ``tau`` just below 0: about ``-lambda_min`` and ``-(1 - r_ij^2) / 2``. The in
 ``tau`` in ``[1/2, 1]``, ``tau = exp(-u)`` for ``u`` in ``[ln 2, c ln 2]`` (the substitution moves
 those branch points to ``Im u = +-pi``, so the integrand is analytic in a wide strip around every
 scale of ``tau``), and ``tau`` in ``[0, 2^-c]`` with ``2^-c`` well inside the nearest branch point
-(a float estimate only picks ``c``; it never enters a bound). Unless ``c > 24`` one integral over
-``[0, 1]`` is tried first: up to there ``acb.integral``'s own bisection needs fewer evaluations
-(10-12% fewer on the tangent cones of ``trained:5:5``, whose median ``c`` is 8).
+(a float estimate only picks ``c``; it never enters a bound).
 
 Each part is python-flint's ``acb.integral`` (rigorous Gauss-Legendre, error bounds from analytic
 continuation). The integrand returns a non-finite ball wherever it may not be analytic on its input
@@ -57,7 +55,6 @@ _TOLERANCE_BITS = 56  # acb.integral's absolute and relative tolerance, 2^-56
 _EVAL_LIMIT = 20000   # integrand evaluations per part (the per-cone work limit)
 _ACCEPT = 2.0**-40    # an integral's radius up to which it is kept (else more precision, then the fallback)
 _ATTEMPTS = 3         # precisions tried: prec_bits, twice and four times that
-_ONE_PART_BITS = 24   # branch points more than 2^-24 beyond tau = 0: first try one integral over [0, 1]
 
 
 @dataclass(frozen=True)
@@ -165,28 +162,18 @@ def _plackett(cov: flint.fmpq_mat, corr) -> flint.arb | None:
     if not integrand.terms:
         return start
     cut = _near_end_bits(corr, integrand.minors)
+    tol = flint.arb(2) ** -_TOLERANCE_BITS
     log2 = flint.arb(2).log()
-    split = ((integrand.in_tau, flint.arb(1) / 2, flint.arb(1)),
+    parts = ((integrand.in_tau, flint.arb(1) / 2, flint.arb(1)),
              (integrand.in_log, log2, cut * log2),
              (integrand.in_tau, flint.arb(0), flint.arb(2) ** -cut))
-    whole = ((integrand.in_tau, flint.arb(0), flint.arb(1)),)
-    for parts in ((whole, split) if cut <= _ONE_PART_BITS else (split,)):
-        total = _integral(parts)
-        if total is not None:
-            return start + total / (2 * flint.arb.pi())
-    return None
-
-
-def _integral(parts) -> flint.arb | None:
-    """The sum of the parts' integrals, or None if one fails (non-finite, or wider than ``_ACCEPT``)."""
-    tol = flint.arb(2) ** -_TOLERANCE_BITS
     total = flint.arb(0)
     for function, a, b in parts:
         part = flint.acb.integral(function, a, b, abs_tol=tol, rel_tol=tol, eval_limit=_EVAL_LIMIT)
         if not part.is_finite() or part.real.rad() > _ACCEPT:
             return None
         total += part.real
-    return total
+    return start + total / (2 * flint.arb.pi())
 
 
 class _Integrand:

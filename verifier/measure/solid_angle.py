@@ -26,7 +26,7 @@ the orthant ``P(lambda >= 0)`` with ``lambda ~ N(0, G^-1)``. With ``plackett=Tru
 k = 4 or 5 each orthant gets a rigorous enclosure from Plackett's integral
 (:mod:`~verifier.measure.orthant`; method ``plackett``, or ``plackett-wide`` when some simplex's
 integral failed within its work limit and got a wider enclosure) -- certified, 0.02-0.1 s per
-simplex. A 5-dimensional cone that is not simplicial is first measured without a triangulation, from the tangent
+simplex. A 5-dimensional cone is first measured without a triangulation, from the tangent
 cones along its faces (:mod:`~verifier.measure.tangent_cones`: one 4-dimensional integral per
 extreme ray, closed forms for the rest; method ``plackett-faces``), 8-9 times faster on the
 cones of ``trained:5:5``; the triangulation remains its fallback.
@@ -322,7 +322,7 @@ def polyhedron_measure(
     # k >= 4: certified enclosures when asked for (and the triangulation is small), else estimates
     certify = plackett and k <= MAX_ORTHANT_DIMENSION
     tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
-    if certify and faces and k % 2 == 1 and k < len(rays) <= _LIMITS[True][0] * k:   # (a simplex: one integral)
+    if certify and faces and k % 2 == 1 and len(rays) <= _LIMITS[True][0] * k:
         value = odd_cone_measure(normals, rays, tight, k, stop=stop,
                                  measure_tangent=lambda tangent: _tangent_cone_measure(tangent, stop),
                                  prec_bits=prec_bits)
