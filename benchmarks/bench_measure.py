@@ -52,8 +52,7 @@ def random_simplex(k: int, rng: random.Random) -> flint.fmpq_mat:
 
 
 def model_cones(spec: str, dimension: int):
-    """``(constraints, rays, simplices)`` of a model's outcome cones of that dimension that are not
-    order-and-sign cones."""
+    """A model's outcome cones (pplpy polyhedra) of that dimension that are not order-and-sign cones."""
     model = load_model(spec)
     dec = decompose(model)
     cells = tuple(model.task.cells(model.n))

@@ -191,13 +191,6 @@ def _dot(a, b):
     return sum(x * y for x, y in zip(a, b))
 
 
-def _ball(m: Measure) -> flint.arb:
-    """An arb ball holding a certified measure's interval."""
-    lo = flint.arb(flint.fmpq(m.lo.numerator, m.lo.denominator))
-    hi = flint.arb(flint.fmpq(m.hi.numerator, m.hi.denominator))
-    return lo.union(hi)
-
-
 def _fmpq(q: Fraction) -> flint.fmpq:
     return flint.fmpq(q.numerator, q.denominator)
 
@@ -213,7 +206,7 @@ def _combine(terms: Sequence[tuple[Measure, flint.arb]]) -> Expectation:
     guess, variance, certified = 0.0, 0.0, True
     for m, weight in terms:
         if m.certified:
-            total += weight * _ball(m)
+            total += weight * m.ball()
         else:
             certified = False
             w = float(weight.mid())
@@ -265,7 +258,7 @@ def first_moment(rows: Sequence[Sequence], n: int, *, prec_bits: int = 128) -> t
         for a, m in zip(faces.normals, faces.facets):
             _require_certified(m)
             norm = flint.arb(_dot(a, a)).sqrt()
-            out = [o + _ball(m) * a_k / (norm * root) for o, a_k in zip(out, a)]
+            out = [o + m.ball() * a_k / (norm * root) for o, a_k in zip(out, a)]
         return tuple(out)
 
 
@@ -277,7 +270,7 @@ def second_moment(rows: Sequence[Sequence], n: int, *, prec_bits: int = 128) -> 
         if faces is None:
             return tuple(tuple(zero for _ in range(n)) for _ in range(n))
         _require_certified(faces.measure)
-        gamma = _ball(faces.measure)
+        gamma = faces.measure.ball()
         matrix = [[gamma if r == s else zero for s in range(n)] for r in range(n)]
         two_pi = 2 * flint.arb.pi()
         for ridge in faces.ridges:
@@ -285,7 +278,7 @@ def second_moment(rows: Sequence[Sequence], n: int, *, prec_bits: int = 128) -> 
             for i, j in ((ridge.i, ridge.j), (ridge.j, ridge.i)):
                 a, b = faces.normals[i], faces.normals[j]
                 aa, ab = _dot(a, a), _dot(a, b)
-                scale = _ball(ridge.measure) / ((flint.arb(aa * _dot(b, b) - ab * ab)).sqrt() * two_pi * aa)
+                scale = ridge.measure.ball() / ((flint.arb(aa * _dot(b, b) - ab * ab)).sqrt() * two_pi * aa)
                 v = [aa * bk - ab * ak for ak, bk in zip(a, b)]  # |a|^2 b - (a.b) a, the direction of w
                 for r in range(n):
                     for s in range(n):

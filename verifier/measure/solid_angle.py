@@ -101,6 +101,11 @@ class Measure:
         value = Fraction(value)
         return cls(value, value, True, method, float(value))
 
+    def ball(self) -> flint.arb:
+        """An arb ball holding the interval (its exact ends rounded outward)."""
+        return flint.arb(flint.fmpq(self.lo.numerator, self.lo.denominator)).union(
+            flint.arb(flint.fmpq(self.hi.numerator, self.hi.denominator)))
+
     @property
     def width(self) -> Fraction:
         return self.hi - self.lo
@@ -456,14 +461,8 @@ def _triangulation(rays, lines, k: int, tight: list[frozenset], certify: bool = 
 def _tangent_cone_measure(normals: list[tuple[int, ...]], stop=None) -> flint.arb | None:
     """A tangent cone given by its facet normals, measured by triangulation (None unless certified
     without a wide enclosure): for :func:`~verifier.measure.tangent_cones.odd_cone_measure`."""
-    poly = ppl.C_Polyhedron(len(normals[0]), "universe")
-    for a in normals:
-        poly.add_constraint(ppl.Linear_Expression(list(a), 0) >= 0)
-    m = polyhedron_measure(poly, plackett=True, faces=False, stop=stop)
-    if not m.certified or m.method == "plackett-wide":
-        return None
-    return flint.arb(flint.fmpq(m.lo.numerator, m.lo.denominator)).union(
-        flint.arb(flint.fmpq(m.hi.numerator, m.hi.denominator)))
+    m = cone_measure(normals, len(normals[0]), plackett=True, faces=False, stop=stop)
+    return m.ball() if m.certified and m.method != "plackett-wide" else None
 
 
 def _simplex_covariance(gram: flint.fmpq_mat, simplex: tuple[int, ...]) -> flint.fmpq_mat:

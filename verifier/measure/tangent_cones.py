@@ -20,6 +20,8 @@ A triangulation instead needs one 5-dimensional integral (about 3 to 4 times the
 It is the parity identity of :func:`~verifier.measure.orthant.parity_orthant` generalised from
 simplicial cones to any cone.
 
+>>> from fractions import Fraction
+>>> from verifier.measure.orthant import arb_bounds
 >>> rays = [tuple(int(i == j) for j in range(5)) for i in range(5)]   # the positive orthant of R^5
 >>> tight = [frozenset(range(5)) - {f} for f in range(5)]   # the rays on each facet
 >>> value = odd_cone_measure(rays, rays, tight, 5)
@@ -30,16 +32,11 @@ simplicial cones to any cone.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Callable, Sequence
 
 import flint
 
-from .orthant import MAX_DIMENSION, arb_bounds, orthant_probability
-
-
-class NotResolved(Exception):
-    """Some tangent cone's integral got only its wide fallback enclosure."""
+from .orthant import MAX_DIMENSION, orthant_probability
 
 
 def odd_cone_measure(normals: Sequence[tuple[int, ...]], rays: Sequence[tuple[int, ...]],
