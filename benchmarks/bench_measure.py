@@ -35,6 +35,7 @@ from verifier.geometry.decomposition import decompose
 from verifier.geometry.outcome import piece_outcomes
 from verifier.measure import solid_angle
 from verifier.measure.orthant import arb_bounds, orthant_probability
+from verifier.measure.triangulation import simplex_covariance
 from verifier.models.loading import load_model
 from verifier.models.model import Model
 
@@ -111,7 +112,7 @@ def _cone_simplices(rows, n):
     if triangulation is not None:
         gram, simplices = triangulation
         for simplex in simplices:
-            yield solid_angle._simplex_covariance(gram, simplex)
+            yield simplex_covariance(gram, simplex)
 
 
 def time_simplices(covs) -> dict:

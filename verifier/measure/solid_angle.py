@@ -71,6 +71,7 @@ from .order_cells import order_sign_measure
 from .orthant import MAX_DIMENSION as MAX_ORTHANT_DIMENSION
 from .orthant import arb_bounds, orthant_probability
 from .tangent_cones import odd_cone_measure
+from .triangulation import balanced_gram, projected_gram, pulling_triangulation, simplex_covariance
 
 _Z_INTERVAL = 4  # half-width of an estimate's interval, in standard errors
 
@@ -429,7 +430,7 @@ def _plackett_measure(gram: flint.fmpq_mat, simplices: list[tuple[int, ...]], st
     for simplex in simplices:
         if stop is not None and stop():
             raise MeasureStopped
-        value = orthant_probability(_simplex_covariance(gram, simplex))
+        value = orthant_probability(simplex_covariance(gram, simplex))
         total += value.enclosure
         wide |= value.fallback
     return _certified(total, "plackett-wide" if wide else "plackett")
@@ -453,8 +454,8 @@ def _triangulation(rays, lines, k: int, tight: list[frozenset], certify: bool = 
     max_rays, max_simplices = _LIMITS[certify]
     if len(rays) > max_rays * k:
         return None
-    gram = _balanced(_projected_gram(rays, lines))
-    simplices = _pulling_triangulation(frozenset(range(len(rays))), k, tight, gram)
+    gram = balanced_gram(projected_gram(rays, lines))
+    simplices = pulling_triangulation(frozenset(range(len(rays))), k, tight, gram)
     return None if len(simplices) > max_simplices else (gram, simplices)
 
 
@@ -465,17 +466,13 @@ def _tangent_cone_measure(normals: list[tuple[int, ...]], stop=None) -> flint.ar
     return m.ball() if m.certified and m.method != "plackett-wide" else None
 
 
-def _simplex_covariance(gram: flint.fmpq_mat, simplex: tuple[int, ...]) -> flint.fmpq_mat:
-    """``G^-1`` for the simplex's rays: the covariance of their coefficients ``lambda`` (exact)."""
-    k = len(simplex)
-    return flint.fmpq_mat(k, k, [gram[i, j] for i in simplex for j in simplex]).inv()
 
 
 def _estimated_measure(gram, simplices, points: int, replicates: int, seed: int) -> Measure:
     k = len(simplices[0])
     factors = []
     for simplex in simplices:
-        cov = _simplex_covariance(gram, simplex)
+        cov = simplex_covariance(gram, simplex)
         order = _priority_order([[_to_float(cov[i, j]) for j in range(k)] for i in range(k)])
         factors.append(_scaled_ldl_factor(flint.fmpq_mat(k, k, [cov[i, j] for i in order for j in order])))
     uniform = _shifted_points(_sobol_digits(k - 1, points), replicates, np.random.default_rng(seed))
@@ -503,65 +500,18 @@ def _hit_or_miss_measure(normals, samples: int, seed: int) -> Measure:
     return Measure(lo, hi, False, "mc-estimate", estimate, stderr)
 
 
-def _projected_gram(rays, lines) -> flint.fmpq_mat:
-    """Exact Gram matrix of the rays after projecting them orthogonally to the lines."""
-    n = len(rays[0])
-    r = flint.fmpq_mat(len(rays), n, [x for ray in rays for x in ray])
-    gram = r * r.transpose()
-    if lines:
-        b = flint.fmpq_mat(len(lines), n, [x for line in lines for x in line])
-        rb = r * b.transpose()
-        gram -= rb * (b * b.transpose()).inv() * rb.transpose()
-    return gram
 
 
-def _pulling_triangulation(face: frozenset, dim: int, tight: list[frozenset], gram) -> list[tuple[int, ...]]:
-    """Simplicial cones (tuples of ray indices) covering ``face``, a ``dim``-dimensional face.
-
-    Pulls the lowest-numbered ray: the face is the union of the cones joining it to the
-    (recursively triangulated) facets of the face that do not contain it.
-    """
-    if len(face) == dim:
-        return [tuple(sorted(face))]
-    apex = min(face)
-    simplices = []
-    for sub in _facets_of_face(face, dim, tight, gram):
-        if apex not in sub:
-            simplices.extend(simplex + (apex,) for simplex in _pulling_triangulation(sub, dim - 1, tight, gram))
-    return simplices
 
 
-def _facets_of_face(face: frozenset, dim: int, tight: list[frozenset], gram) -> set[frozenset]:
-    """Facets of a face: its intersections with the cone's facets that have dimension ``dim - 1``."""
-    facets = set()
-    for candidate in {face & s for s in tight}:
-        if candidate != face and _rank(candidate, gram) == dim - 1:
-            facets.add(candidate)
-    return facets
 
 
-def _rank(indices: frozenset, gram) -> int:
-    order = sorted(indices)
-    return flint.fmpq_mat(len(order), len(order), [gram[i, j] for i in order for j in order]).rank()
 
 
 def _to_float(q: flint.fmpq) -> float:
     return int(q.p) / int(q.q)
 
 
-def _balanced(gram: flint.fmpq_mat) -> flint.fmpq_mat:
-    """The Gram matrix of the same rays, each rescaled by a power of 2 to a norm near 1 (exact).
-
-    Rescaling a ray does not change the cone; it keeps later float conversions in range.
-    """
-    k = gram.nrows()
-    shifts = []
-    for i in range(k):
-        g = gram[i, i]
-        shifts.append((int(g.p).bit_length() - int(g.q).bit_length()) // 2)
-    return flint.fmpq_mat(
-        k, k, [gram[i, j] * flint.fmpq(2) ** -(shifts[i] + shifts[j]) for i in range(k) for j in range(k)]
-    )
 
 
 def _priority_order(cov: list[list[float]]) -> list[int]:
