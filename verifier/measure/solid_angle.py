@@ -70,6 +70,7 @@ from ..exact import decimal_bound, integer_row
 from .order_cells import order_sign_measure
 from .orthant import MAX_DIMENSION as MAX_ORTHANT_DIMENSION
 from .orthant import arb_bounds, orthant_probability
+from .polar import polar_cone_measure, polar_triangulation
 from .tangent_cones import odd_cone_measure
 from .triangulation import balanced_gram, projected_gram, pulling_triangulation, simplex_covariance
 
@@ -291,8 +292,9 @@ def polyhedron_measure(
     ``integrate=False``: a cone that would need an integral or an estimate (k >= 4, not an
     order-and-sign cone) gets only the trivial certified bound ``[0, 1/2]`` (it lies in a
     half-space; method ``not-integrated``), for callers that get its mass by complement.
-    ``faces=False``: certify a 5-dimensional cone by its triangulation, not by its tangent cones
-    (the checker recomputes a measure by the route its certificate names).
+    ``faces=False``: certify a 5-dimensional cone by its triangulation, not by its tangent cones,
+    and a 4-dimensional one by its own triangulation, not its polar cone's (the checker recomputes
+    a measure by the route its certificate names: :func:`route_options`).
     """
     if prec_bits < 32 or points < 2 or points & (points - 1) or replicates < 2:
         raise VerifierError("need prec_bits >= 32, points a power of 2 (>= 2) and replicates >= 2")
@@ -335,6 +337,13 @@ def polyhedron_measure(
         if value is not None:
             return _certified(value, "plackett-faces")
     triangulation = _triangulation(rays, lines, k, tight, certify)
+    if certify and faces and k == 4 and len(rays) > k:
+        polar = polar_triangulation(normals, tight, len(rays))
+        if triangulation is None or len(polar[1]) < len(triangulation[1]):
+            value = polar_cone_measure(normals, rays, tight, lines=lines, triangulation=polar, stop=stop,
+                                       prec_bits=prec_bits)
+            if value is not None:
+                return _certified(value, "plackett-polar")
     if certify and triangulation is not None:
         return _plackett_measure(*triangulation, stop)
     if seed is None:
@@ -343,6 +352,19 @@ def polyhedron_measure(
     if triangulation is None:
         return _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES, seed)
     return _estimated_measure(*triangulation, points, replicates, seed)
+
+
+_FACE_METHODS = frozenset({"plackett-faces", "plackett-polar"})
+
+
+def route_options(method: str) -> dict:
+    """The :func:`polyhedron_measure` options that reproduce a measure made by ``method``.
+
+    >>> route_options("plackett")    # a triangulation: what certificates made before the face routes hold
+    {'plackett': True, 'integrate': True, 'faces': False}
+    """
+    return {"plackett": method.startswith("plackett"), "integrate": method != "not-integrated",
+            "faces": method in _FACE_METHODS}
 
 
 # --- input checks ---------------------------------------------------------------------------

@@ -57,6 +57,7 @@ from ..geometry.cones import cone, generators, is_full_dimensional, minimized_ro
 from ..errors import VerifierError
 from ..exact import Matrix, decimal_bound, exact_rational, integer_row, rational_str
 from ..measure import Measure, cone_measure
+from ..measure.solid_angle import route_options
 from ..measure.moments import Expectation, cone_faces, quadratic_moment, square_root, sum_expectations, widened
 from ..models.model import Model, check_size
 from ..models.tasks import MedianCell, get_task, median_cells
@@ -705,8 +706,7 @@ class _Checker:
         """Recompute a cone's measure (certified k = 4, 5 integrals when the certificate claims them,
         by the route it names: a 5-dimensional cone's tangent cones, or its triangulation)."""
         method = str(stored.get("method", "")) if isinstance(stored, dict) else ""
-        m = cone_measure(rows, self.model.n, plackett=method.startswith("plackett"), integrate=method != "not-integrated",
-                         faces=method == "plackett-faces")
+        m = cone_measure(rows, self.model.n, **route_options(method))
         if stored is not _MISSING and not _same(stored, _as_json(measure_json(m))):
             self.fail(MEASURE, where, f"is not the measure recomputed from its cone: expected "
                                       f"[{m.lo_str(25)}, {m.hi_str(25)}] ({m.method})")
@@ -747,8 +747,8 @@ class _Checker:
             item = self.attempt(OUTCOMES, self.check_median_cone, at, stored[j], cell, rows, form) \
                 if j < len(stored) else _MISSING
             stored_measure = item["measure"] if item is not _MISSING and isinstance(item["measure"], dict) else {}
-            plackett = str(stored_measure.get("method", "")).startswith("plackett")
-            faces = cone_faces(rows, n, facets=False, plackett=plackett)
+            route = route_options(str(stored_measure.get("method", "")))
+            faces = cone_faces(rows, n, facets=False, plackett=route["plackett"], faces=route["faces"])
             contribution = quadratic_moment(rows, n, form, faces=faces)
             if item is not _MISSING:
                 if not _same(item["measure"], _as_json(measure_json(faces.measure))):
