@@ -139,11 +139,11 @@ def test_an_errors_only_certificate_checks_and_states_the_complement():
     assert (lo, hi) == (cert.accuracy.lo, cert.accuracy.hi) and hi - lo < 1e-12
     assert Fraction(totals["correct_mass"]["hi"]) > 1  # the bounds alone say little; the complement decides
     methods = [o["measure"]["method"] for p in doc["pieces"] for o in p["outcomes"]]
-    assert "not-integrated" in methods and "plackett" in methods
+    assert "not-integrated" in methods and "plackett/2" in methods
     # a not-integrated claim on an error cone is recomputed as [0, 1/2]: its stored value must say so
     tampered = copy.deepcopy(doc)
     cone = next(o for p in tampered["pieces"] for o in p["outcomes"]
-                if not o["correct"] and o["measure"]["method"] == "plackett")
+                if not o["correct"] and o["measure"]["method"] == "plackett/2")
     cone["measure"]["method"] = "not-integrated"
     assert not check_certificate(tampered).valid
 

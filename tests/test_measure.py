@@ -430,7 +430,7 @@ def test_plackett_cone_and_its_mirror_add_up_to_the_k3_closed_form():
     rest = [(1, 0, 0, 0), (0, 1, 1, 0), (1, -1, 0, 2)]
     whole = cone_measure(rest, 4)
     halves = [cone_measure(rest + [a], 4, plackett=True) for a in [(1, 1, 1, 1), (-1, -1, -1, -1)]]
-    assert whole.method == "spherical-excess" and all(h.certified and h.method == "plackett" for h in halves)
+    assert whole.method == "spherical-excess" and all(h.certified and h.method == "plackett/2" for h in halves)
     total = halves[0] + halves[1]
     assert total.lo <= whole.hi and whole.lo <= total.hi and total.width < 1e-14
 

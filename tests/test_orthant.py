@@ -10,7 +10,7 @@ import flint
 import numpy as np
 import pytest
 
-from verifier.measure.orthant import arb_bounds, orthant_probability, parity_orthant
+from verifier.measure.orthant import PATHS, arb_bounds, orthant_probability, parity_orthant, reference_blocks
 
 
 def matrix(rows) -> flint.fmpq_mat:
@@ -22,8 +22,8 @@ def equicorrelated(k: int, rho: Fraction) -> flint.fmpq_mat:
     return matrix([[1 if i == j else rho for j in range(k)] for i in range(k)])
 
 
-def bounds(cov) -> tuple[Fraction, Fraction]:
-    return arb_bounds(orthant_probability(cov).enclosure)
+def bounds(cov, path: str = "blocks") -> tuple[Fraction, Fraction]:
+    return arb_bounds(orthant_probability(cov, path=path).enclosure)
 
 
 def random_cov(k: int, rng: np.random.Generator) -> flint.fmpq_mat:
@@ -67,12 +67,13 @@ def test_embedded_k3_cone_agrees_with_the_closed_form():
     assert joint.overlaps(orthant_probability(matrix(three)).enclosure / 2)
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("k, seed", [(4, 1)])
-def test_sign_flipped_orthants_sum_to_one(k, seed):
+def test_sign_flipped_orthants_sum_to_one(k, seed, path):
     cov = random_cov(k, np.random.default_rng(seed))
     total_lo = total_hi = Fraction(0)
     for signs in itertools.product((1, -1), repeat=k):
-        lo, hi = bounds(flipped(cov, signs))
+        lo, hi = bounds(flipped(cov, signs), path)
         total_lo, total_hi = total_lo + lo, total_hi + hi
     assert total_lo <= 1 <= total_hi and total_hi - total_lo < 1e-9
 
@@ -83,11 +84,12 @@ def test_parity_identity_agrees_with_the_integral():
     assert direct.overlaps(parity_orthant(cov)) and direct.rad() < 1e-12
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("k, seed", [(4, 11), (5, 12)])
-def test_random_cones_against_monte_carlo(k, seed):
+def test_random_cones_against_monte_carlo(k, seed, path):
     rng = np.random.default_rng(seed)
     cov = random_cov(k, rng)
-    lo, hi = bounds(cov)
+    lo, hi = bounds(cov, path)
     dense = np.array([[float(cov[i, j].p) / float(cov[i, j].q) for j in range(k)] for i in range(k)])
     samples = 400_000
     z = rng.multivariate_normal(np.zeros(k), dense, size=samples, method="cholesky")
@@ -96,14 +98,15 @@ def test_random_cones_against_monte_carlo(k, seed):
     assert abs(float((lo + hi) / 2) - p) < 4 * stderr and hi - lo < 1e-9
 
 
-def test_thin_cone_is_a_finite_enclosure_never_nan():
+@pytest.mark.parametrize("path", PATHS)
+def test_thin_cone_is_a_finite_enclosure_never_nan(path):
     """Nearly singular R (smallest eigenvalue ~1e-9): the NaN case of a naive integral."""
     eps = Fraction(1, 10**9)
     rho = 1 - eps
     # Z = (X, X + small noise, Y, W): coordinates 0 and 1 almost equal
     rows = [[1, rho, Fraction(1, 3), 0], [rho, 1, Fraction(1, 3), 0], [Fraction(1, 3), Fraction(1, 3), 1, Fraction(1, 4)],
             [0, 0, Fraction(1, 4), 1]]
-    value = orthant_probability(matrix(rows))
+    value = orthant_probability(matrix(rows), path=path)
     lo, hi = arb_bounds(value.enclosure)
     # as eps -> 0 the first two constraints coincide: the 3-D orthant of (X, Y, W) is the limit
     limit = orthant_probability(matrix([[1, Fraction(1, 3), 0], [Fraction(1, 3), 1, Fraction(1, 4)], [0, Fraction(1, 4), 1]]))
@@ -151,13 +154,39 @@ def mpmath_plackett(cov: flint.fmpq_mat, digits: int = 40):
         return mpmath.mpf(1) / 2**k + mpmath.quad(integrand, [0, mpmath.mpf(1) / 2, 1 - mpmath.mpf(10) ** -4, 1])
 
 
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("k, thickness, seed", [(4, 10**3, 3), (4, 10**5, 4), (5, 10**3, 5)])
-def test_slivers_agree_with_an_independent_quadrature(k, thickness, seed):
+def test_slivers_agree_with_an_independent_quadrature(k, thickness, seed, path):
     """Thin cones like a trained model's (smallest eigenvalue 1e-7..1e-11): narrow, and equal to
     the textbook integral evaluated independently."""
     cov = sliver(k, thickness, np.random.default_rng(seed))
-    value = orthant_probability(cov)
+    value = orthant_probability(cov, path=path)
     lo, hi = arb_bounds(value.enclosure)
     reference = mpmath_plackett(cov)
     assert not value.fallback and hi - lo < 1e-15
     assert abs(float((lo + hi) / 2) - float(reference)) < 1e-14 + 1e-6 * float(reference)
+
+
+def test_a_block_diagonal_matrix_is_its_own_reference():
+    """The block path starts at R0 = R when R is block-diagonal with blocks of at most 3: no
+    integral at all, the exact product of closed forms (1/4 + asin(1/3)/(2 pi)) (1/4 + asin(-1/2)/(2 pi))."""
+    rows = [[1, 0, Fraction(1, 3), 0], [0, 1, 0, Fraction(-1, 2)], [Fraction(1, 3), 0, 1, 0], [0, Fraction(-1, 2), 0, 1]]
+    assert reference_blocks(matrix(rows)) == [(0, 2), (1, 3)]
+    lo, hi = bounds(matrix(rows))
+    exact = (Fraction(1, 4) + Fraction(math.asin(1 / 3) / (2 * math.pi))) * Fraction(1, 6)   # asin(-1/2) = -pi/6
+    assert hi - lo < 1e-22 and abs(float(lo) - float(exact)) < 1e-15   # no quadrature error at all
+
+
+@pytest.mark.parametrize("k, thickness, seed", [(4, 10**4, 21), (4, 10**6, 22), (5, 10**4, 23)])
+def test_the_two_paths_agree_on_thin_cones(k, thickness, seed):
+    """The identity and block paths are independent integrals of the same probability."""
+    cov = sliver(k, thickness, np.random.default_rng(seed))
+    assert len(reference_blocks(cov)) < k   # a thin cone's aligned coordinates share a block
+    a, b = (orthant_probability(cov, path=path) for path in PATHS)
+    assert not a.fallback and not b.fallback and a.enclosure.overlaps(b.enclosure)
+    assert a.enclosure.rad() < 1e-15 and b.enclosure.rad() < 1e-15
+
+
+def test_an_unknown_path_is_refused():
+    with pytest.raises(ValueError, match="unknown Plackett path"):
+        orthant_probability(equicorrelated(4, Fraction(1, 2)), path="diagonal")

@@ -72,12 +72,12 @@ def test_a_cone_against_monte_carlo_and_the_polar_triangulation_is_smaller():
     the polar route must reproduce; the rotated copy below has no symmetry, so it is sampled."""
     cube = [(1, s, 0, 0) for s in (-1, 1)] + [(1, 0, s, 0) for s in (-1, 1)] + [(1, 0, 0, s) for s in (-1, 1)]
     m = cone_measure(cube, 4, plackett=True)
-    assert m.method == "plackett-polar" and m.lo <= Fraction(1, 8) <= m.hi   # one of 8 faces of the 4-cube
+    assert m.method == "plackett-polar/2" and m.lo <= Fraction(1, 8) <= m.hi   # one of 8 faces of the 4-cube
     normals, rays, _, tight = geometry(cube, 4)
     assert len(rays) == 8 and len(polar_triangulation(normals, tight, len(rays))[1]) < 8 - 3 + 1
     skew = [(3, 1, -1, 0), (2, -1, 0, 1), (4, 0, 2, -1), (3, 0, -2, -1), (2, 1, 1, 1), (3, -2, 1, 0)]
     s = cone_measure(skew, 4, plackett=True)
-    assert s.method == "plackett-polar" and s.width < 1e-13
+    assert s.method == "plackett-polar/2" and s.width < 1e-13
     x = np.random.default_rng(7).standard_normal((2_000_000, 4))
     hits = (x @ np.array(skew, dtype=float).T >= 0).all(axis=1)
     p = hits.mean()
@@ -111,13 +111,33 @@ def test_an_n4_model_certifies_through_polar_cones_and_its_certificate_checks(tm
     path = tmp_path / "c.json"
     cert = certify(model, certificate=path, integrate="errors", workers=1)
     assert cert.certified and cert.complete and cert.accuracy.width < 1e-13
-    assert "plackett-polar" in {m.method for m in cert.measures}
+    assert "plackett-polar/2" in {m.method for m in cert.measures}
     est = estimate_accuracy(model, 400_000, seed=4)
     p = float(cert.error_rate.lo + cert.error_rate.hi) / 2
     assert abs(est.error_rate - p) <= 4 * math.sqrt(p * (1 - p) / est.n)
     assert check_certificate(path).valid
     doc = json.loads(path.read_text())
-    cone = next(o for p in doc["pieces"] for o in p["outcomes"] if o["measure"]["method"] == "plackett-polar")
-    cone["measure"]["method"] = "plackett"
+    cone = next(o for p in doc["pieces"] for o in p["outcomes"] if o["measure"]["method"] == "plackett-polar/2")
+    cone["measure"]["method"] = "plackett/2"
     report = check_certificate(doc)
     assert not report.valid and "not the measure recomputed" in report.text()
+
+
+def test_certificates_made_before_the_block_path_still_check(tmp_path, monkeypatch):
+    """Every orthant integral along the identity path (what certificates made before the ``/2``
+    methods hold): the checker recomputes those cones by that path and accepts, and the accuracy
+    interval overlaps the one the block path certifies."""
+    from verifier.measure import solid_angle
+
+    rng = np.random.default_rng(0)
+    model = Model.from_arrays(rng.integers(-3, 4, size=(2, 1)).tolist(), rng.integers(-3, 4, size=(2, 2)).tolist(),
+                              rng.integers(-3, 4, size=(4, 2)).tolist())
+    path = tmp_path / "old.json"
+    with monkeypatch.context() as patch:
+        patch.setitem(solid_angle.polyhedron_measure.__kwdefaults__, "orthant_path", "identity")
+        old = certify(model, certificate=path, integrate="errors", workers=1)
+    new = certify(model, integrate="errors", workers=1)
+    methods = {m.method for m in old.measures}
+    assert {"plackett", "plackett-polar"} <= methods and not any("/" in m for m in methods)
+    assert check_certificate(path).valid
+    assert old.accuracy.lo <= new.accuracy.hi and new.accuracy.lo <= old.accuracy.hi

@@ -68,7 +68,7 @@ def test_random_cones_agree_with_their_triangulation(seed):
     rows = random_cone(np.random.default_rng(100 + seed), 7)
     faces = cone_measure(rows, 5, plackett=True)
     simplices = cone_measure(rows, 5, plackett=True, faces=False)
-    assert faces.method == "plackett-faces" and simplices.method == "plackett"
+    assert faces.method == "plackett-faces/2" and simplices.method == "plackett/2"
     assert faces.lo <= simplices.hi and simplices.lo <= faces.hi
     assert faces.width < 1e-14 and simplices.width < 1e-14
 
@@ -80,7 +80,7 @@ def test_a_cone_with_non_simple_rays_against_monte_carlo():
     normals, rays, tight = geometry(rows, 5)
     assert max(sum(r in t for t in tight) for r in range(len(rays))) > 4
     m = cone_measure(rows, 5, plackett=True)
-    assert m.method == "plackett-faces" and m.width < 1e-14
+    assert m.method == "plackett-faces/2" and m.width < 1e-14
     # exactly: P(x4 >= |x0| + |x1|) / 4, and that is P(|x0| + |x1| <= x4) / 4 by symmetry
     x = np.random.default_rng(5).standard_normal((2_000_000, 5))
     hits = (x @ np.array(rows, dtype=float).T >= 0).all(axis=1)
@@ -98,14 +98,14 @@ def test_an_n5_model_certifies_by_faces_and_its_certificate_checks(tmp_path):
     path = tmp_path / "c.json"
     cert = certify(model, certificate=path, integrate="errors")
     assert cert.certified and cert.complete and cert.accuracy.width < 1e-12
-    assert "plackett-faces" in {m.method for m in cert.measures}
+    assert "plackett-faces/2" in {m.method for m in cert.measures}
     est = estimate_accuracy(model, 400_000, seed=3)
     p = float(cert.error_rate.lo + cert.error_rate.hi) / 2
     assert abs(est.error_rate - p) <= 4 * math.sqrt(p * (1 - p) / est.n)
     assert check_certificate(path).valid
     # a cone measured by faces but claimed as triangulated is recomputed by triangulation: rejected
     doc = json.loads(path.read_text())
-    cone = next(o for p in doc["pieces"] for o in p["outcomes"] if o["measure"]["method"] == "plackett-faces")
-    cone["measure"]["method"] = "plackett"
+    cone = next(o for p in doc["pieces"] for o in p["outcomes"] if o["measure"]["method"] == "plackett-faces/2")
+    cone["measure"]["method"] = "plackett/2"
     report = check_certificate(doc)
     assert not report.valid and "not the measure recomputed" in report.text()

@@ -41,14 +41,16 @@ from .triangulation import balanced_gram, projected_gram, pulling_triangulation,
 def polar_cone_measure(normals: Sequence[tuple[int, ...]], rays: Sequence[tuple[int, ...]],
                        tight: Sequence[frozenset], *, lines: Sequence[tuple[int, ...]] = (),
                        triangulation: tuple[flint.fmpq_mat, list[tuple[int, ...]]] | None = None,
-                       stop: Callable[[], object] | None = None, prec_bits: int = 128) -> flint.arb | None:
+                       stop: Callable[[], object] | None = None, prec_bits: int = 128,
+                       path: str = "blocks") -> flint.arb | None:
     """Enclosure of a pointed 4-dimensional cone's measure, or None when one of its
     4-dimensional integrals failed (got only the wide fallback enclosure).
 
     ``normals``: its facets' integer normals; ``rays``: its extreme rays and ``lines`` its
     lineality space (rays are projected off it for their angles); ``tight[f]``: the indices of the
     rays on facet ``f``; ``triangulation``: :func:`polar_triangulation`'s, if already made. ``stop``
-    is asked before each integral (see :func:`~verifier.measure.solid_angle.polyhedron_measure`).
+    is asked before each integral (see :func:`~verifier.measure.solid_angle.polyhedron_measure`);
+    ``path``: the orthant integrals' Plackett path (:func:`~verifier.measure.orthant.orthant_probability`).
     """
     if triangulation is None:
         triangulation = polar_triangulation(normals, tight, len(rays))
@@ -67,7 +69,7 @@ def polar_cone_measure(normals: Sequence[tuple[int, ...]], rays: Sequence[tuple[
             if stop is not None and stop():
                 from .solid_angle import MeasureStopped
                 raise MeasureStopped
-            value = orthant_probability(simplex_covariance(gram, simplex))
+            value = orthant_probability(simplex_covariance(gram, simplex), path=path)
             if value.fallback:
                 return None
             polar += value.enclosure

@@ -69,6 +69,7 @@ from ..errors import VerifierError
 from ..exact import decimal_bound, integer_row
 from .order_cells import order_sign_measure
 from .orthant import MAX_DIMENSION as MAX_ORTHANT_DIMENSION
+from .orthant import PATHS as ORTHANT_PATHS
 from .orthant import arb_bounds, orthant_probability
 from .polar import polar_cone_measure, polar_triangulation
 from .tangent_cones import odd_cone_measure
@@ -282,6 +283,7 @@ def polyhedron_measure(
     stop: Callable[[], object] | None = None,
     integrate: bool = True,
     faces: bool = True,
+    orthant_path: str = "blocks",
 ) -> Measure:
     """Gaussian measure of a pplpy cone (a closed polyhedron whose only vertex is the origin).
 
@@ -294,10 +296,14 @@ def polyhedron_measure(
     half-space; method ``not-integrated``), for callers that get its mass by complement.
     ``faces=False``: certify a 5-dimensional cone by its triangulation, not by its tangent cones,
     and a 4-dimensional one by its own triangulation, not its polar cone's (the checker recomputes
-    a measure by the route its certificate names: :func:`route_options`).
+    a measure by the route its certificate names: :func:`route_options`). ``orthant_path``: the
+    Plackett path of every orthant integral (:func:`~verifier.measure.orthant.orthant_probability`);
+    the default ``"blocks"`` marks the method with the suffix ``/2``.
     """
     if prec_bits < 32 or points < 2 or points & (points - 1) or replicates < 2:
         raise VerifierError("need prec_bits >= 32, points a power of 2 (>= 2) and replicates >= 2")
+    if orthant_path not in ORTHANT_PATHS:
+        raise VerifierError(f"unknown orthant path {orthant_path!r}; expected one of {ORTHANT_PATHS}")
     n = poly.space_dimension()
     if poly.is_empty():
         raise VerifierError("not a cone: the polyhedron is empty")
@@ -332,20 +338,20 @@ def polyhedron_measure(
     tight = [frozenset(i for i, r in enumerate(rays) if sum(x * y for x, y in zip(a, r)) == 0) for a in normals]
     if certify and faces and k % 2 == 1 and len(rays) <= _LIMITS[True][0] * k:
         value = odd_cone_measure(normals, rays, tight, k, stop=stop,
-                                 measure_tangent=lambda tangent: _tangent_cone_measure(tangent, stop),
-                                 prec_bits=prec_bits)
+                                 measure_tangent=lambda tangent: _tangent_cone_measure(tangent, stop, orthant_path),
+                                 prec_bits=prec_bits, path=orthant_path)
         if value is not None:
-            return _certified(value, "plackett-faces")
+            return _certified(value, _versioned("plackett-faces", orthant_path))
     triangulation = _triangulation(rays, lines, k, tight, certify)
     if certify and faces and k == 4 and len(rays) > k:
         polar = polar_triangulation(normals, tight, len(rays))
         if triangulation is None or len(polar[1]) < len(triangulation[1]):
             value = polar_cone_measure(normals, rays, tight, lines=lines, triangulation=polar, stop=stop,
-                                       prec_bits=prec_bits)
+                                       prec_bits=prec_bits, path=orthant_path)
             if value is not None:
-                return _certified(value, "plackett-polar")
+                return _certified(value, _versioned("plackett-polar", orthant_path))
     if certify and triangulation is not None:
-        return _plackett_measure(*triangulation, stop)
+        return _plackett_measure(*triangulation, stop, orthant_path)
     if seed is None:
         digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
         seed = int.from_bytes(digest, "big")
@@ -355,16 +361,24 @@ def polyhedron_measure(
 
 
 _FACE_METHODS = frozenset({"plackett-faces", "plackett-polar"})
+_BLOCKS_VERSION = "2"   # method suffix: orthant integrals along the block path
 
 
 def route_options(method: str) -> dict:
     """The :func:`polyhedron_measure` options that reproduce a measure made by ``method``.
 
-    >>> route_options("plackett")    # a triangulation: what certificates made before the face routes hold
-    {'plackett': True, 'integrate': True, 'faces': False}
+    >>> route_options("plackett")    # a triangulation, integrals from the identity: older certificates
+    {'plackett': True, 'integrate': True, 'faces': False, 'orthant_path': 'identity'}
+    >>> route_options("plackett-polar/2")
+    {'plackett': True, 'integrate': True, 'faces': True, 'orthant_path': 'blocks'}
     """
-    return {"plackett": method.startswith("plackett"), "integrate": method != "not-integrated",
-            "faces": method in _FACE_METHODS}
+    base, _, version = method.partition("/")
+    return {"plackett": base.startswith("plackett"), "integrate": base != "not-integrated",
+            "faces": base in _FACE_METHODS, "orthant_path": "blocks" if version == _BLOCKS_VERSION else "identity"}
+
+
+def _versioned(method: str, orthant_path: str) -> str:
+    return f"{method}/{_BLOCKS_VERSION}" if orthant_path == "blocks" else method
 
 
 # --- input checks ---------------------------------------------------------------------------
@@ -445,17 +459,17 @@ class MeasureStopped(Exception):
     """A measure was abandoned because its ``stop`` callback fired."""
 
 
-def _plackett_measure(gram: flint.fmpq_mat, simplices: list[tuple[int, ...]], stop) -> Measure:
+def _plackett_measure(gram: flint.fmpq_mat, simplices: list[tuple[int, ...]], stop, orthant_path: str) -> Measure:
     """Sum of rigorous orthant enclosures over the simplices (method ``plackett``, or
     ``plackett-wide`` when some simplex got the wide fallback enclosure)."""
     total, wide = flint.arb(0), False
     for simplex in simplices:
         if stop is not None and stop():
             raise MeasureStopped
-        value = orthant_probability(simplex_covariance(gram, simplex))
+        value = orthant_probability(simplex_covariance(gram, simplex), path=orthant_path)
         total += value.enclosure
         wide |= value.fallback
-    return _certified(total, "plackett-wide" if wide else "plackett")
+    return _certified(total, _versioned("plackett-wide" if wide else "plackett", orthant_path))
 
 
 # --- estimated case (k >= 4) ------------------------------------------------------------------
@@ -481,11 +495,11 @@ def _triangulation(rays, lines, k: int, tight: list[frozenset], certify: bool = 
     return None if len(simplices) > max_simplices else (gram, simplices)
 
 
-def _tangent_cone_measure(normals: list[tuple[int, ...]], stop=None) -> flint.arb | None:
+def _tangent_cone_measure(normals: list[tuple[int, ...]], stop, orthant_path: str) -> flint.arb | None:
     """A tangent cone given by its facet normals, measured by triangulation (None unless certified
     without a wide enclosure): for :func:`~verifier.measure.tangent_cones.odd_cone_measure`."""
-    m = cone_measure(normals, len(normals[0]), plackett=True, faces=False, stop=stop)
-    return m.ball() if m.certified and m.method != "plackett-wide" else None
+    m = cone_measure(normals, len(normals[0]), plackett=True, faces=False, stop=stop, orthant_path=orthant_path)
+    return m.ball() if m.certified and not m.method.startswith("plackett-wide") else None
 
 
 

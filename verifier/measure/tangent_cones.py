@@ -41,7 +41,8 @@ from .orthant import MAX_DIMENSION, orthant_probability
 
 def odd_cone_measure(normals: Sequence[tuple[int, ...]], rays: Sequence[tuple[int, ...]],
                      tight: Sequence[frozenset], k: int, *, stop: Callable[[], object] | None = None,
-                     measure_tangent: Callable | None = None, prec_bits: int = 128) -> flint.arb | None:
+                     measure_tangent: Callable | None = None, prec_bits: int = 128,
+                     path: str = "blocks") -> flint.arb | None:
     """Enclosure of a pointed ``k``-dimensional cone's measure (``k`` odd, ``k - 1 <=`` the
     orthant module's ``MAX_DIMENSION``), or None when some tangent cone's integral failed.
 
@@ -49,8 +50,9 @@ def odd_cone_measure(normals: Sequence[tuple[int, ...]], rays: Sequence[tuple[in
     lineality space or not: only incidences are used); ``tight[f]``: the indices of the rays on
     facet ``f``. ``measure_tangent(normals)``: an arb enclosure of a non-simplicial tangent cone
     (several extra facets through one face), given by its facet normals. ``stop`` is asked before
-    each integral (see :func:`~verifier.measure.solid_angle.polyhedron_measure`). The terms are
-    summed at ``prec_bits`` (at least).
+    each integral (see :func:`~verifier.measure.solid_angle.polyhedron_measure`); ``path``: the
+    orthant integrals' Plackett path (:func:`~verifier.measure.orthant.orthant_probability`). The
+    terms are summed at ``prec_bits`` (at least).
     """
     if k % 2 == 0 or k - 1 > MAX_DIMENSION:
         raise ValueError(f"need an odd dimension k with k - 1 <= {MAX_DIMENSION}, got {k}")
@@ -60,7 +62,7 @@ def odd_cone_measure(normals: Sequence[tuple[int, ...]], rays: Sequence[tuple[in
             if stop is not None and k - j >= 4 and stop():
                 from .solid_angle import MeasureStopped
                 raise MeasureStopped
-            value = _tangent_measure([normals[f] for f in containing], k - j, measure_tangent)
+            value = _tangent_measure([normals[f] for f in containing], k - j, measure_tangent, path)
             if value is None:
                 return None
             terms.append(value if j % 2 else -value)
@@ -108,11 +110,11 @@ def faces_by_dimension(normals: Sequence[tuple[int, ...]], tight: Sequence[froze
     return out
 
 
-def _tangent_measure(normals: list[tuple[int, ...]], dim: int, measure_tangent) -> flint.arb | None:
+def _tangent_measure(normals: list[tuple[int, ...]], dim: int, measure_tangent, path: str) -> flint.arb | None:
     """The tangent cone with these facet normals and a ``dim``-dimensional pointed part."""
     if len(normals) == dim:   # simplicial: the orthant of Y = A x, covariance A A^T
         cov = flint.fmpq_mat(dim, dim, [sum(x * y for x, y in zip(a, b)) for a in normals for b in normals])
-        value = orthant_probability(cov)
+        value = orthant_probability(cov, path=path)
         return None if value.fallback else value.enclosure
     if measure_tangent is None:
         raise ValueError("a non-simplicial tangent cone needs measure_tangent")

@@ -748,7 +748,8 @@ class _Checker:
                 if j < len(stored) else _MISSING
             stored_measure = item["measure"] if item is not _MISSING and isinstance(item["measure"], dict) else {}
             route = route_options(str(stored_measure.get("method", "")))
-            faces = cone_faces(rows, n, facets=False, plackett=route["plackett"], faces=route["faces"])
+            faces = cone_faces(rows, n, facets=False, plackett=route["plackett"], faces=route["faces"],
+                               orthant_path=route["orthant_path"])
             contribution = quadratic_moment(rows, n, form, faces=faces)
             if item is not _MISSING:
                 if not _same(item["measure"], _as_json(measure_json(faces.measure))):
