@@ -57,6 +57,7 @@ used in tests).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from dataclasses import dataclass
@@ -112,6 +113,57 @@ def orthant_probability(cov: flint.fmpq_mat, *, prec_bits: int = _DEFAULT_PREC, 
         return OrthantValue(_hull(flint.arb(0), flint.arb(marginal)), True)
     finally:
         flint.ctx.prec = saved
+
+
+def signed_orthant_probability(cov: flint.fmpq_mat, negative: frozenset, *, prec_bits: int = _DEFAULT_PREC,
+                               path: str = "blocks") -> OrthantValue:
+    """Enclosure of ``P(Z_i <= 0 for i in negative, Z_i >= 0 for the others)``, ``Z ~ N(0, cov)``,
+    ``k <= 4``, from the one orthant ``P(Z >= 0)`` and closed-form marginals.
+
+    Writing ``1{Z_i <= 0} = 1 - 1{Z_i > 0}`` for the ``i`` in ``N = negative`` gives
+    ``sum_{T subset of N} (-1)^|T| P(Z_i >= 0 for i not in N or in T)``: every term but ``T = N``
+    (the full orthant, whose integral is memoised per covariance) has at most ``k - 1 <= 3``
+    coordinates. So the ``2^k`` orthants of one covariance cost one integral: the tangent cones of
+    neighbouring cones at a shared ray differ only in their facets' signs.
+
+    >>> cov = flint.fmpq_mat(4, 4, [2 if i == j else 1 for i in range(4) for j in range(4)])
+    >>> lo, hi = arb_bounds(signed_orthant_probability(cov, frozenset({0})).enclosure)
+    >>> lo <= Fraction(1, 4) - Fraction(1, 5) <= hi    # P(Z_1, Z_2, Z_3 >= 0) - P(Z >= 0), equicorrelated 1/2
+    True
+    """
+    k = cov.nrows()
+    if cov.ncols() != k or k > 4 or not negative <= set(range(k)):
+        raise ValueError(f"need a square covariance of size <= 4 and flipped coordinates among its {k}")
+    upper = tuple(int(q.p) if q.q == 1 else (int(q.p), int(q.q)) for q in (cov[i, j] for i in range(k) for j in range(i, k)))
+    full = _memoised_orthant(upper, k, prec_bits, path)
+    if not negative:
+        return full
+    saved = flint.ctx.prec
+    flint.ctx.prec = prec_bits
+    try:
+        corr = _correlations(cov)
+        total = flint.arb(0)
+        flipped = sorted(negative)
+        for size in range(len(flipped) + 1):
+            for kept in itertools.combinations(flipped, size):
+                coords = [a for a in range(k) if a not in negative or a in kept]
+                value = full.enclosure if len(coords) == k else _closed_form(corr, coords)
+                total += value if size % 2 == 0 else -value
+        return OrthantValue(total, full.fallback)
+    finally:
+        flint.ctx.prec = saved
+
+
+@functools.lru_cache(maxsize=1 << 15)   # about 0.5 kB an entry
+def _memoised_orthant(upper: tuple, k: int, prec_bits: int, path: str) -> OrthantValue:
+    """:func:`orthant_probability` of the symmetric covariance with upper triangle ``upper``
+    (row by row; integers, or ``(p, q)`` for the fraction ``p/q``)."""
+    values = iter(flint.fmpq(*v) if isinstance(v, tuple) else flint.fmpq(v) for v in upper)
+    cov = flint.fmpq_mat(k, k)
+    for i in range(k):
+        for j in range(i, k):
+            cov[i, j] = cov[j, i] = next(values)
+    return orthant_probability(cov, prec_bits=prec_bits, path=path)
 
 
 def parity_orthant(cov: flint.fmpq_mat, *, prec_bits: int = _DEFAULT_PREC, path: str = "blocks") -> flint.arb:
