@@ -7,10 +7,12 @@ Tables:
    (thin: smallest correlation eigenvalue 1e-12..1e-3) -- seconds per simplex (median, mean,
    max), cones/s, integrand evaluations, the median and widest enclosure, and how many got the
    wide fallback enclosure;
-2. 5-dimensional cones (not order-and-sign cones) sampled from ``trained:5:5``'s outcome cones,
-   certified two ways in the same run: from the tangent cones of their faces (one 4-dimensional
-   integral per extreme ray) and by triangulation (one 5-dimensional integral per simplex) --
-   seconds per cone, the ratio, enclosure widths, and whether the two intervals overlap;
+2. non-simplicial cones (not order-and-sign cones) sampled from the outcome cones of
+   ``trained:6:4`` (dimension 4) and ``trained:5:5`` (dimension 5), certified by each route in the
+   same run: through the polar cone (dimension 4) or the tangent cones of the faces (dimension 5,
+   one 4-dimensional integral per extreme ray), or by triangulation, with the orthant integrals
+   along the block or the identity path -- seconds per cone, the ratio to the first route,
+   enclosure widths, and whether the intervals overlap;
 3. whole models, ``certify`` (certified by default): pieces, cones, simplices, seconds, accuracy
    width; with ``--full`` also ``trained:6:4`` (about 26,000 simplices) and the shipped n = 4, 5
    trained models, on ``--workers`` processes, each compared with a ``--mc``-sample Monte Carlo
@@ -33,7 +35,7 @@ import ppl
 from verifier.certify import certify
 from verifier.geometry.decomposition import decompose
 from verifier.geometry.outcome import piece_outcomes
-from verifier.measure import solid_angle
+from verifier.measure import orthant, solid_angle
 from verifier.measure.orthant import arb_bounds, orthant_probability
 from verifier.measure.triangulation import simplex_covariance
 from verifier.models.loading import load_model
@@ -69,21 +71,46 @@ def model_cones(spec: str, dimension: int):
                 yield poly
 
 
-def time_cone_routes(polys) -> dict:
-    faces_s, simplices_s, widths, simplex_widths, overlap = [], [], [], [], True
+ROUTES_5 = (("faces, blocks", {"faces": True, "orthant_path": "blocks"}),
+            ("faces, identity", {"faces": True, "orthant_path": "identity"}),
+            ("simplices, identity", {"faces": False, "orthant_path": "identity"}))
+ROUTES_4 = (("polar, blocks", {"faces": True, "orthant_path": "blocks"}),
+            ("simplices, blocks", {"faces": False, "orthant_path": "blocks"}),
+            ("simplices, identity", {"faces": False, "orthant_path": "identity"}))
+
+
+def time_cone_routes(polys, routes) -> list[dict]:
+    """Each route on every cone, in turn (same run); the first route's intervals are compared with
+    the others'. The signed tangent-orthant memo is cleared before each cone, so a cone's time is
+    its own (a certify run shares integrals between the neighbouring cones at a ray)."""
+    seconds = {label: [] for label, _ in routes}
+    widths = {label: [] for label, _ in routes}
+    methods = {label: set() for label, _ in routes}
+    overlap = True
     for poly in polys:
-        start = time.perf_counter()
-        a = solid_angle.polyhedron_measure(poly, plackett=True, faces=True)
-        middle = time.perf_counter()
-        b = solid_angle.polyhedron_measure(poly, plackett=True, faces=False)
-        faces_s.append(middle - start)
-        simplices_s.append(time.perf_counter() - middle)
-        widths.append(float(a.width))
-        simplex_widths.append(float(b.width))
-        overlap &= a.lo <= b.hi and b.lo <= a.hi
-    return {"count": len(faces_s), "faces_s": statistics.mean(faces_s), "simplices_s": statistics.mean(simplices_s),
-            "ratio": sum(simplices_s) / sum(faces_s), "width": statistics.median(widths), "max_width": max(widths),
-            "simplex_width": statistics.median(simplex_widths), "overlap": overlap}
+        first = None
+        for label, options in routes:
+            orthant._memoised_orthant.cache_clear()
+            start = time.perf_counter()
+            m = solid_angle.polyhedron_measure(poly, plackett=True, **options)
+            seconds[label].append(time.perf_counter() - start)
+            widths[label].append(float(m.width))
+            methods[label].add(m.method)
+            if first is None:
+                first = m
+            overlap &= first.lo <= m.hi and m.lo <= first.hi
+    base = sum(seconds[routes[0][0]])
+    return [{"route": label, "count": len(seconds[label]), "mean_s": statistics.mean(seconds[label]),
+             "slower": sum(seconds[label]) / base, "width": statistics.median(widths[label]),
+             "max_width": max(widths[label]), "methods": sorted(methods[label]), "overlap": overlap}
+            for label, _ in routes]
+
+
+def print_routes(label: str, results: list[dict]) -> None:
+    for r in results:
+        print(f"{label:<24}{r['route']:<22}{r['count']:>4}{r['mean_s']:>9.3f}{r['slower']:>9.2f}"
+              f"{r['width']:>11.1e}{r['max_width']:>10.1e}  {','.join(r['methods']):<20}{str(r['overlap']):>6}",
+              flush=True)
 
 
 def model_simplices(spec: str):
@@ -115,12 +142,12 @@ def _cone_simplices(rows, n):
             yield simplex_covariance(gram, simplex)
 
 
-def time_simplices(covs) -> dict:
+def time_simplices(covs, path: str) -> dict:
     seconds, widths, evaluations, fallback = [], [], [], 0
     for cov in covs:
         counter = _count_evaluations()
         start = time.perf_counter()
-        value = orthant_probability(cov)
+        value = orthant_probability(cov, path=path)
         seconds.append(time.perf_counter() - start)
         evaluations.append(counter.stop())
         lo, hi = arb_bounds(value.enclosure)
@@ -182,27 +209,29 @@ def main() -> None:
     rng = random.Random(args.seed)
     print(benchmark_env.machine())
 
-    print("\n1. one simplicial cone (an orthant probability), certified by Plackett's integral at 80 bits")
-    print(f"{'cones':<28}{'k':>3}{'n':>5}{'median s':>10}{'mean s':>9}{'max s':>8}{'cones/s':>9}{'evals':>7}"
-          f"{'median width':>14}{'max width':>11}{'fallback':>10}")
+    print("\n1. one simplicial cone (an orthant probability), certified by Plackett's integral at 80 bits,"
+          " along the identity path and the block path (same cones, same run)")
+    print(f"{'cones':<28}{'k':>3}{'n':>5}{'path':>10}{'median s':>10}{'mean s':>9}{'max s':>8}{'cones/s':>9}"
+          f"{'evals':>7}{'median width':>14}{'max width':>11}{'fallback':>10}")
     rows = [("random integer rays", k, [random_simplex(k, rng) for _ in range(args.samples)]) for k in (4, 5)]
     real = list(model_simplices("trained:6:4"))
     rows.append(("trained:6:4 (sampled)", 4, rng.sample(real, min(args.samples, len(real)))))
     for label, k, covs in rows:
-        r = time_simplices(covs)
-        print(f"{label:<28}{k:>3}{r['count']:>5}{r['median_s']:>10.3f}{r['mean_s']:>9.3f}{r['max_s']:>8.2f}"
-              f"{r['per_s']:>9.2f}{r['evaluations']:>7.0f}{r['median_width']:>14.1e}{r['max_width']:>11.1e}"
-              f"{r['fallback']:>10}", flush=True)
+        results = {path: time_simplices(covs, path) for path in ("identity", "blocks")}
+        for path, r in results.items():
+            print(f"{label:<28}{k:>3}{r['count']:>5}{path:>10}{r['median_s']:>10.3f}{r['mean_s']:>9.3f}{r['max_s']:>8.2f}"
+                  f"{r['per_s']:>9.2f}{r['evaluations']:>7.0f}{r['median_width']:>14.1e}{r['max_width']:>11.1e}"
+                  f"{r['fallback']:>10}", flush=True)
+        print(f"{'':<28}block path {results['identity']['mean_s'] / results['blocks']['mean_s']:.2f}x faster (mean)")
     print(f"trained:6:4 has {len(real)} simplices in its dimension-4 cones that are not order-and-sign cones")
 
-    print("\n2. a 5-dimensional cone, certified from its faces' tangent cones and by triangulation (same run)")
-    print(f"{'cones':<28}{'n':>5}{'faces s':>9}{'simplices s':>13}{'ratio':>7}{'width faces':>13}{'max':>9}"
-          f"{'width simplices':>17}{'overlap':>9}")
-    cones = list(model_cones("trained:5:5", 5))
-    r = time_cone_routes(rng.sample(cones, min(args.samples, len(cones))))
-    print(f"{'trained:5:5 (sampled)':<28}{r['count']:>5}{r['faces_s']:>9.3f}{r['simplices_s']:>13.3f}{r['ratio']:>7.1f}"
-          f"{r['width']:>13.1e}{r['max_width']:>9.1e}{r['simplex_width']:>17.1e}{str(r['overlap']):>9}", flush=True)
-    print(f"trained:5:5 has {len(cones)} such cones")
+    print("\n2. whole cones by each route (same cones, same run; 'x slower' is against the first route;"
+          " 'overlap': every route's interval meets the first's)")
+    print(f"{'cones':<24}{'route':<22}{'n':>4}{'mean s':>9}{'x slower':>9}{'width':>11}{'max':>10}  {'methods':<20}{'overlap':>6}")
+    for spec, k, routes in (("trained:6:4", 4, ROUTES_4), ("trained:5:5", 5, ROUTES_5)):
+        cones = [poly for poly in model_cones(spec, k) if sum(g.is_ray() for g in poly.minimized_generators()) > k]
+        print_routes(f"{spec} (sampled)", time_cone_routes(rng.sample(cones, min(args.samples, len(cones))), routes))
+        print(f"{spec} has {len(cones)} non-simplicial such cones of dimension {k}")
 
     print("\n3. whole models, certify (cones of dimension 4 and 5 certified)")
     print(f"{'model':<24}{'pieces':>7}{'cones':>7}{'workers':>8}{'seconds':>10}  accuracy")

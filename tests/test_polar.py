@@ -141,3 +141,20 @@ def test_certificates_made_before_the_block_path_still_check(tmp_path, monkeypat
     assert {"plackett", "plackett-polar"} <= methods and not any("/" in m for m in methods)
     assert check_certificate(path).valid
     assert old.accuracy.lo <= new.accuracy.hi and new.accuracy.lo <= old.accuracy.hi
+
+
+def test_route_options_round_trip_every_certified_method():
+    """A cone measured by some route is measured the same way again from its method's name alone."""
+    rows = random_cone(np.random.default_rng(3), 7)
+    for options in ({"faces": True, "orthant_path": "blocks"}, {"faces": False, "orthant_path": "blocks"},
+                    {"faces": True, "orthant_path": "identity"}, {"faces": False, "orthant_path": "identity"}):
+        first = cone_measure(rows, 4, plackett=True, **options)
+        again = cone_measure(rows, 4, **route_options(first.method))
+        assert (again.lo, again.hi, again.method) == (first.lo, first.hi, first.method)
+
+
+def test_an_unknown_orthant_path_is_a_clear_error():
+    from verifier.errors import VerifierError
+
+    with pytest.raises(VerifierError, match="unknown orthant path"):
+        cone_measure([(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (1, 1, 1, 1)], 4, plackett=True, orthant_path="x")

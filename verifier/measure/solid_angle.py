@@ -25,11 +25,17 @@ Gram matrix ``G`` (rays projected orthogonally to ``L``, computed exactly) has t
 the orthant ``P(lambda >= 0)`` with ``lambda ~ N(0, G^-1)``. With ``plackett=True`` and
 k = 4 or 5 each orthant gets a rigorous enclosure from Plackett's integral
 (:mod:`~verifier.measure.orthant`; method ``plackett``, or ``plackett-wide`` when some simplex's
-integral failed within its work limit and got a wider enclosure) -- certified, 0.02-0.1 s per
+integral failed within its work limit and got a wider enclosure) -- certified, 5-50 ms per
 simplex. A 5-dimensional cone is first measured without a triangulation, from the tangent
 cones along its faces (:mod:`~verifier.measure.tangent_cones`: one 4-dimensional integral per
-extreme ray, closed forms for the rest; method ``plackett-faces``), 8-9 times faster on the
-cones of ``trained:5:5``; the triangulation remains its fallback.
+extreme ray, closed forms for the rest; method ``plackett-faces``), 12 times faster on the
+cones of ``trained:5:5``; a 4-dimensional cone with fewer facets than rays through its polar
+cone (:mod:`~verifier.measure.polar`, method ``plackett-polar``), whose triangulation is
+smaller; the own triangulation remains the fallback of both. The suffix ``/2`` on a method
+(``plackett-faces/2``) says its orthant integrals start from a block-diagonal matrix (the default
+``orthant_path="blocks"``); without it they start from the identity, as in certificates made
+before that path existed: :func:`route_options` turns a method name back into the options that
+reproduce it.
 Otherwise the orthant probability is estimated by Genz's separation of variables, with Genz and Bretz's variable ordering, an exact
 LDL^T factorization of ``G^-1`` (so thin cones stay well conditioned) and a scrambled Sobol
 point set under independent random digital shifts. Each shift gives an unbiased estimate of
