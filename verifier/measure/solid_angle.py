@@ -351,7 +351,7 @@ def polyhedron_measure(
     triangulation = _triangulation(rays, lines, k, tight, certify)
     if certify and faces and k == 4 and len(rays) > k:
         polar = polar_triangulation(normals, tight, len(rays))
-        if triangulation is None or len(polar[1]) < len(triangulation[1]):
+        if len(polar[1]) <= _LIMITS[True][1] and (triangulation is None or len(polar[1]) < len(triangulation[1])):
             value = polar_cone_measure(normals, rays, tight, lines=lines, triangulation=polar, stop=stop,
                                        prec_bits=prec_bits, path=orthant_path)
             if value is not None:
