@@ -27,9 +27,9 @@ Two paths (the checker recomputes a certificate's measures by the path it names)
 * ``"blocks"`` (the default): the blocks that minimise ``det R0`` (exactly, over every partition
   into blocks of at most 3; ties go to fewer moving entries). A thin cone's correlation matrix is
   nearly singular because a few of its coordinates nearly align; putting those in one block keeps
-  the path's branch points away from its end, so the integral needs fewer subintervals: 1.8x
-  faster on the tangent cones of ``trained:5:5``, 2.4x on the simplices of ``trained:6:4``, 1.5x on
-  random 5-dimensional orthants (certificate methods with suffix ``/2``).
+  the path's branch points away from its end, so the integral needs fewer subintervals
+  (``benchmarks/bench_measure.py``: 2.9x faster on simplices of ``trained:6:4``, 1.8x and 1.5x on
+  random 4- and 5-dimensional ones; certificate methods with suffix ``/2``).
 
 A thin cone (``R`` nearly singular, or some ``|r_ij|`` near 1) puts the integrand's branch points
 at ``tau`` just below 0: about ``-lambda_min`` and ``-(1 - r_ij^2) / 2``. The integral is split into
