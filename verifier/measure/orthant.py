@@ -204,12 +204,13 @@ def _correlations(cov: flint.fmpq_mat) -> list[list[flint.arb]]:
         s = cov[i, j]
         if cov[i, i] <= 0 or cov[j, j] <= 0:
             raise ValueError("covariance with a nonpositive variance")
-        value = _arb(s * s / (cov[i, i] * cov[j, j])).sqrt()
+        value = fmpq_ball(s * s / (cov[i, i] * cov[j, j])).sqrt()
         corr[i][j] = corr[j][i] = value if s >= 0 else -value
     return corr
 
 
-def _arb(q: flint.fmpq) -> flint.arb:
+def fmpq_ball(q: flint.fmpq) -> flint.arb:
+    """An arb ball holding the exact rational ``q`` (one rounding, at the current precision)."""
     return flint.arb(flint.fmpz(q.p)) / flint.fmpz(q.q)
 
 
@@ -327,7 +328,7 @@ class _Integrand:
 
     def _polynomial(self, subset: tuple[int, ...]) -> None:
         if subset not in self.polynomials:
-            self.polynomials[subset] = [_arb(d) for d in _mixed_minors(self.cov, self.block_of, subset)]
+            self.polynomials[subset] = [fmpq_ball(d) for d in _mixed_minors(self.cov, self.block_of, subset)]
 
     def in_tau(self, tau: flint.acb, analytic: bool) -> flint.acb:
         return self._value(tau, analytic)

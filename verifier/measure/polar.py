@@ -33,7 +33,7 @@ from typing import Callable, Sequence
 
 import flint
 
-from .orthant import orthant_probability
+from .orthant import fmpq_ball, orthant_probability
 from .tangent_cones import faces_by_dimension
 from .triangulation import balanced_gram, projected_gram, pulling_triangulation, simplex_covariance
 
@@ -58,7 +58,7 @@ def polar_cone_measure(normals: Sequence[tuple[int, ...]], rays: Sequence[tuple[
     flint.ctx.prec = max(saved, prec_bits)
     try:
         ray_gram = projected_gram(rays, list(lines))
-        normal_gram = _gram(normals)
+        normal_gram = projected_gram(normals, [])
         excess = flint.arb(0)
         for f, g in faces_by_dimension(normals, tight, len(rays), 4)[2]:
             i, j = sorted(tight[f] & tight[g])
@@ -82,7 +82,7 @@ def polar_triangulation(normals: Sequence[tuple[int, ...]], tight: Sequence[froz
                         rays: int) -> tuple[flint.fmpq_mat, list[tuple[int, ...]]]:
     """``(gram, simplices)``: the smallest pulling triangulation of the cone spanned by the facet
     normals over the choice of the pulled normal (the first such on ties)."""
-    gram = balanced_gram(_gram(normals))
+    gram = balanced_gram(projected_gram(normals, []))
     on_ray = [frozenset(f for f, on in enumerate(tight) if r in on) for r in range(rays)]  # the polar's facets
     best = None
     for apex in range(len(normals)):
@@ -96,18 +96,10 @@ def polar_triangulation(normals: Sequence[tuple[int, ...]], tight: Sequence[froz
     return gram, best
 
 
-def _gram(vectors: Sequence[tuple[int, ...]]) -> flint.fmpq_mat:
-    return flint.fmpq_mat(len(vectors), len(vectors), [sum(x * y for x, y in zip(a, b)) for a in vectors for b in vectors])
-
-
 def _angle(gram: flint.fmpq_mat, i: int, j: int) -> flint.arb:
     """The angle between vectors ``i`` and ``j`` of an exact Gram matrix, as an arb ball."""
     g = gram[i, j]
     cos2 = g * g / (gram[i, i] * gram[j, j])
-    sin = _arb(1 - cos2).sqrt()
-    cos = _arb(cos2).sqrt()
+    sin = fmpq_ball(1 - cos2).sqrt()
+    cos = fmpq_ball(cos2).sqrt()
     return flint.arb.atan2(sin, cos if g >= 0 else -cos)
-
-
-def _arb(q: flint.fmpq) -> flint.arb:
-    return flint.arb(flint.fmpz(q.p)) / flint.fmpz(q.q)

@@ -508,8 +508,6 @@ def _tangent_cone_measure(normals: list[tuple[int, ...]], stop, orthant_path: st
     return m.ball() if m.certified and not m.method.startswith("plackett-wide") else None
 
 
-
-
 def _estimated_measure(gram, simplices, points: int, replicates: int, seed: int) -> Measure:
     k = len(simplices[0])
     factors = []
@@ -542,18 +540,8 @@ def _hit_or_miss_measure(normals, samples: int, seed: int) -> Measure:
     return Measure(lo, hi, False, "mc-estimate", estimate, stderr)
 
 
-
-
-
-
-
-
-
-
 def _to_float(q: flint.fmpq) -> float:
     return int(q.p) / int(q.q)
-
-
 
 
 def _priority_order(cov: list[list[float]]) -> list[int]:

@@ -37,6 +37,7 @@ from typing import Callable, Sequence
 import flint
 
 from .orthant import MAX_DIMENSION, orthant_probability, signed_orthant_probability
+from .triangulation import projected_gram
 
 
 def odd_cone_measure(normals: Sequence[tuple[int, ...]], rays: Sequence[tuple[int, ...]],
@@ -119,25 +120,23 @@ def _tangent_measure(normals: list[tuple[int, ...]], dim: int, measure_tangent, 
     orthant from :func:`~verifier.measure.orthant.signed_orthant_probability`: the neighbouring
     cones at a ray share that canonical form, and its integral is done once per process.
     """
-    if len(normals) == dim and path == "blocks" and dim == 4:
-        signed = sorted((_canonical(a), a != _canonical(a)) for a in normals)
-        rows = [a for a, _ in signed]
-        cov = flint.fmpq_mat(dim, dim, [sum(x * y for x, y in zip(a, b)) for a in rows for b in rows])
-        value = signed_orthant_probability(cov, frozenset(i for i, (_, flip) in enumerate(signed) if flip), path=path)
-        return None if value.fallback else value.enclosure
     if len(normals) == dim:
-        cov = flint.fmpq_mat(dim, dim, [sum(x * y for x, y in zip(a, b)) for a in normals for b in normals])
-        value = orthant_probability(cov, path=path)
+        if path == "blocks" and dim == 4:
+            signed = sorted(_canonical(a) for a in normals)
+            flipped = frozenset(i for i, (_, flip) in enumerate(signed) if flip)
+            value = signed_orthant_probability(projected_gram([a for a, _ in signed], []), flipped, path=path)
+        else:
+            value = orthant_probability(projected_gram(normals, []), path=path)
         return None if value.fallback else value.enclosure
     if measure_tangent is None:
         raise ValueError("a non-simplicial tangent cone needs measure_tangent")
     return measure_tangent(normals)
 
 
-def _canonical(normal: tuple[int, ...]) -> tuple[int, ...]:
-    """``normal`` or ``-normal``, whichever has a positive first nonzero entry."""
+def _canonical(normal: tuple[int, ...]) -> tuple[tuple[int, ...], bool]:
+    """``(normal, False)`` or ``(-normal, True)``, whichever has a positive first nonzero entry."""
     first = next(x for x in normal if x)
-    return normal if first > 0 else tuple(-x for x in normal)
+    return (normal, False) if first > 0 else (tuple(-x for x in normal), True)
 
 
 def _rank(rows: list[tuple[int, ...]]) -> int:
