@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import math
 import random
 from fractions import Fraction
 
@@ -17,6 +18,7 @@ import pytest
 
 from verifier.proof.certificate import certificate_document, dumps_certificate, write_certificate
 from verifier.certify import certify
+from verifier.estimate.sampling import estimate_accuracy
 from verifier.proof.checker import CheckReport, check_certificate, outcome_cones, piece_maps, sign_holds
 from verifier.cli import main
 from verifier.geometry.cones import cone, generators
@@ -385,3 +387,35 @@ def test_cli_certify_writes_and_check_verifies(tmp_path, capsys):
     assert "tree" in {f["kind"] for f in json.loads(out)["failures"]}
     code, out, err = run("check", str(tmp_path / "missing.json"))
     assert code == 2 and out == "" and err.startswith("verifier: error:") and len(err.splitlines()) == 1
+
+
+ROUTE_MODELS = {
+    # a d = 2, n = 4 RNN: some of its 4-dimensional cones are measured through their polar cones
+    "polar": (lambda rng: Model.from_arrays(rng.integers(-3, 4, size=(2, 1)).tolist(), rng.integers(-3, 4, size=(2, 2)).tolist(),
+                                            rng.integers(-3, 4, size=(4, 2)).tolist()), "plackett-polar/2", 1e-13, 4),
+    # a d = 1, n = 5 RNN: its 5-dimensional cones are measured from their faces' tangent cones
+    "faces": (lambda rng: Model.from_arrays(rng.integers(1, 4, size=(1, 1)).tolist(), rng.integers(-3, 4, size=(1, 1)).tolist(),
+                                            rng.integers(-3, 4, size=(5, 1)).tolist()), "plackett-faces/2", 1e-12, 3),
+}
+
+
+@pytest.mark.parametrize("route", sorted(ROUTE_MODELS))
+def test_a_cone_measured_by_one_route_cannot_claim_the_triangulation(tmp_path, route):
+    """The model's error rate matches sampling within 4 stderr and the checker (recomputing by the
+    route each cone names) accepts its certificate; a cone measured by the route but claimed as
+    triangulated is recomputed by triangulation, and the certificate is rejected."""
+    make, method, width, seed = ROUTE_MODELS[route]
+    model = make(np.random.default_rng(0))
+    path = tmp_path / "c.json"
+    cert = certify(model, certificate=path, integrate="errors", workers=1)
+    assert cert.certified and cert.complete and cert.accuracy.width < width
+    assert method in {m.method for m in cert.measures}
+    est = estimate_accuracy(model, 400_000, seed=seed)
+    p = float(cert.error_rate.lo + cert.error_rate.hi) / 2
+    assert abs(est.error_rate - p) <= 4 * math.sqrt(p * (1 - p) / est.n)
+    assert check_certificate(path).valid
+    doc = json.loads(path.read_text())
+    cone = next(o for p in doc["pieces"] for o in p["outcomes"] if o["measure"]["method"] == method)
+    cone["measure"]["method"] = "plackett/2"
+    report = check_certificate(doc)
+    assert not report.valid and "not the measure recomputed" in report.text()

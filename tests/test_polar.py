@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from fractions import Fraction
 
@@ -11,7 +10,6 @@ import ppl
 import pytest
 
 from verifier.certify import certify
-from verifier.estimate.sampling import estimate_accuracy
 from verifier.measure import cone_measure
 from verifier.measure.orthant import arb_bounds
 from verifier.measure.polar import polar_cone_measure, polar_triangulation
@@ -99,28 +97,6 @@ def test_the_excess_term_and_polar_cone_of_the_orthant():
     tight = [frozenset(range(4)) - {f} for f in range(4)]
     lo, hi = arb_bounds(polar_cone_measure(e, e, tight))
     assert lo <= Fraction(1, 16) <= hi and hi - lo < 1e-20
-
-
-def test_an_n4_model_certifies_through_polar_cones_and_its_certificate_checks(tmp_path):
-    """A d = 2, n = 4 RNN: some cones are measured through their polar cones, the error rate
-    matches sampling within 4 stderr, the checker accepts, and rejects a polar-measured cone that
-    claims the triangulation route (it recomputes that cone by its own triangulation)."""
-    rng = np.random.default_rng(0)
-    model = Model.from_arrays(rng.integers(-3, 4, size=(2, 1)).tolist(), rng.integers(-3, 4, size=(2, 2)).tolist(),
-                              rng.integers(-3, 4, size=(4, 2)).tolist())
-    path = tmp_path / "c.json"
-    cert = certify(model, certificate=path, integrate="errors", workers=1)
-    assert cert.certified and cert.complete and cert.accuracy.width < 1e-13
-    assert "plackett-polar/2" in {m.method for m in cert.measures}
-    est = estimate_accuracy(model, 400_000, seed=4)
-    p = float(cert.error_rate.lo + cert.error_rate.hi) / 2
-    assert abs(est.error_rate - p) <= 4 * math.sqrt(p * (1 - p) / est.n)
-    assert check_certificate(path).valid
-    doc = json.loads(path.read_text())
-    cone = next(o for p in doc["pieces"] for o in p["outcomes"] if o["measure"]["method"] == "plackett-polar/2")
-    cone["measure"]["method"] = "plackett/2"
-    report = check_certificate(doc)
-    assert not report.valid and "not the measure recomputed" in report.text()
 
 
 def test_certificates_made_before_the_block_path_still_check(tmp_path, monkeypatch):
