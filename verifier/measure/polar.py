@@ -88,9 +88,8 @@ def polar_triangulation(normals: Sequence[tuple[int, ...]], tight: Sequence[froz
     for apex in range(len(normals)):
         order = [apex] + [f for f in range(len(normals)) if f != apex]
         position = {f: p for p, f in enumerate(order)}
-        permuted = flint.fmpq_mat(len(order), len(order), [gram[a, b] for a in order for b in order])
         facets = [frozenset(position[f] for f in s) for s in on_ray]
-        simplices = pulling_triangulation(frozenset(range(len(order))), 4, facets, permuted)
+        simplices = pulling_triangulation(frozenset(range(len(order))), 4, facets)
         if best is None or len(simplices) < len(best):
             best = [tuple(order[p] for p in simplex) for simplex in simplices]
     return gram, best

@@ -1,14 +1,13 @@
 """Exact triangulations of pointed polyhedral cones into simplicial cones.
 
-A cone is given by its extreme rays (their exact Gram matrix, after projecting off the lineality
-space) and by which rays lie on each facet. A pulling triangulation joins one ray to a
-triangulation of every facet that does not contain it; a simplicial cone spanned by rays with Gram
-matrix ``G`` has the Gaussian measure of the orthant ``P(lambda >= 0)``, ``lambda ~ N(0, G^-1)``
-(:func:`simplex_covariance`).
+A pulling triangulation joins one ray to a triangulation of every facet that does not contain it.
+It needs only which rays lie on each facet: the faces of a pointed cone correspond to their ray
+sets. A simplicial cone spanned by rays with Gram matrix ``G`` (exact, after projecting off the
+lineality space) has the Gaussian measure of the orthant ``P(lambda >= 0)``,
+``lambda ~ N(0, G^-1)`` (:func:`simplex_covariance`).
 
 >>> square = [frozenset({0, 1}), frozenset({1, 2}), frozenset({2, 3}), frozenset({3, 0})]  # a 3-cone over a square
->>> gram = projected_gram([(1, 0, 1), (0, 1, 1), (-1, 0, 1), (0, -1, 1)], [])
->>> sorted(pulling_triangulation(frozenset(range(4)), 3, square, gram))   # two triangles, both through ray 0
+>>> sorted(pulling_triangulation(frozenset(range(4)), 3, square))   # two triangles, both through ray 0
 [(1, 2, 0), (2, 3, 0)]
 """
 
@@ -44,7 +43,7 @@ def balanced_gram(gram: flint.fmpq_mat) -> flint.fmpq_mat:
     )
 
 
-def pulling_triangulation(face: frozenset, dim: int, tight: list[frozenset], gram) -> list[tuple[int, ...]]:
+def pulling_triangulation(face: frozenset, dim: int, tight: list[frozenset]) -> list[tuple[int, ...]]:
     """Simplicial cones (tuples of ray indices) covering ``face``, a ``dim``-dimensional face.
 
     Pulls the lowest-numbered ray: the face is the union of the cones joining it to the
@@ -54,24 +53,21 @@ def pulling_triangulation(face: frozenset, dim: int, tight: list[frozenset], gra
         return [tuple(sorted(face))]
     apex = min(face)
     simplices = []
-    for sub in _facets_of_face(face, dim, tight, gram):
+    for sub in _facets_of_face(face, tight):
         if apex not in sub:
-            simplices.extend(simplex + (apex,) for simplex in pulling_triangulation(sub, dim - 1, tight, gram))
+            simplices.extend(simplex + (apex,) for simplex in pulling_triangulation(sub, dim - 1, tight))
     return simplices
 
 
-def _facets_of_face(face: frozenset, dim: int, tight: list[frozenset], gram) -> set[frozenset]:
-    """Facets of a face: its intersections with the cone's facets that have dimension ``dim - 1``."""
+def _facets_of_face(face: frozenset, tight: list[frozenset]) -> set[frozenset]:
+    """Facets of a face of a pointed cone, by incidence alone: the inclusion-maximal proper subsets
+    among its intersections with the cone's facets (faces correspond to their ray sets)."""
+    candidates = {face & s for s in tight}
     facets = set()
-    for candidate in {face & s for s in tight}:
-        if candidate != face and _rank(candidate, gram) == dim - 1:
+    for candidate in candidates:
+        if candidate != face and not any(candidate < other != face for other in candidates):
             facets.add(candidate)
     return facets
-
-
-def _rank(indices: frozenset, gram) -> int:
-    order = sorted(indices)
-    return flint.fmpq_mat(len(order), len(order), [gram[i, j] for i in order for j in order]).rank()
 
 
 def simplex_covariance(gram: flint.fmpq_mat, simplex: tuple[int, ...]) -> flint.fmpq_mat:
