@@ -419,3 +419,25 @@ def test_a_cone_measured_by_one_route_cannot_claim_the_triangulation(tmp_path, r
     cone["measure"]["method"] = "plackett/2"
     report = check_certificate(doc)
     assert not report.valid and "not the measure recomputed" in report.text()
+
+
+def test_certificates_with_estimates_of_either_factor_check(tmp_path, monkeypatch):
+    """Estimated cones (here every 4-dimensional one, with ``plackett=False``) are recomputed by the
+    factorization their method names: ``qmc-estimate`` (exact LDL^T, older certificates) and
+    ``qmc-estimate/2`` (ball LDL^T) both check, and a certificate whose estimate was made by the
+    other factor does not."""
+    from verifier.measure import solid_angle
+
+    model = random_model(5, 2, 4)
+    old_path, new_path = tmp_path / "old.json", tmp_path / "new.json"
+    with monkeypatch.context() as patch:
+        patch.setitem(solid_angle.polyhedron_measure.__kwdefaults__, "factor", "exact-ldl")
+        old = certify(model, certificate=old_path, plackett=False, workers=1)
+    new = certify(model, certificate=new_path, plackett=False, workers=1)
+    assert "qmc-estimate" in {m.method for m in old.measures} and "qmc-estimate/2" in {m.method for m in new.measures}
+    assert check_certificate(old_path).valid and check_certificate(new_path).valid
+    assert abs(old.accuracy.estimate - new.accuracy.estimate) <= 4 * math.hypot(old.accuracy.stderr, new.accuracy.stderr)
+    doc = json.loads(old_path.read_text())
+    relabelled = json.loads(json.dumps(doc).replace('"qmc-estimate"', '"qmc-estimate/2"'))
+    (tmp_path / "relabelled.json").write_text(json.dumps(relabelled))
+    assert not check_certificate(tmp_path / "relabelled.json").valid

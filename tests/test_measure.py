@@ -6,6 +6,7 @@ import itertools
 import math
 from fractions import Fraction
 
+import flint
 import mpmath
 import numpy as np
 import pytest
@@ -121,7 +122,7 @@ def rotated_orthant_rows(n: int) -> list[tuple[int, ...]]:
 @pytest.mark.parametrize("n", [4, 5])
 def test_orthant_estimated(n):
     m = cone_measure(rotated_orthant_rows(n), n)
-    assert not m.certified and m.method == "qmc-estimate" and m.stderr is not None
+    assert not m.certified and m.method == "qmc-estimate/2" and m.stderr is not None
     assert abs(m.estimate - 2.0**-n) <= max(4 * m.stderr, 1e-12)
     assert contains(m, Fraction(1, 2**n), 1e-12)
 
@@ -237,7 +238,7 @@ def test_lineality_with_an_estimated_pointed_part():
     # A pointed 4D cone times a line, in R^5, with the line mixed into every coordinate.
     rows = [(1, 0, 0, 0, -1), (0, 1, 0, 0, -1), (1, 1, 2, 0, -4), (2, 0, -1, 1, -2), (1, -1, 0, 3, -3)]
     measure = cone_measure(rows, 5)
-    assert measure.method == "qmc-estimate"
+    assert measure.method == "qmc-estimate/2"
     p, se = monte_carlo(rows, 5, 500_000, RNG_SEED)
     assert abs(measure.estimate - p) <= 4 * math.hypot(se, measure.stderr)
 
@@ -249,6 +250,50 @@ def test_estimates_are_reproducible_and_tighten_with_more_points():
     fine = cone_measure(rows, 4, points=4096, replicates=16)
     assert fine.stderr < a.stderr
     assert abs(fine.estimate - a.estimate) <= 4 * math.hypot(a.stderr, fine.stderr)
+
+
+def test_ball_factors_are_the_exact_factors_rounded():
+    """``qmc-estimate/2`` factors each simplex's covariance in ball arithmetic: the same matrices as
+    the exact rational LDL^T of ``qmc-estimate`` to 1e-12, thin simplices included; a simplex too
+    degenerate for 256-bit balls gets the exact factor itself."""
+    from verifier.measure import solid_angle
+    from verifier.measure.triangulation import balanced_gram, projected_gram
+
+    rng = np.random.default_rng(RNG_SEED)
+    for k in (4, 5, 6):
+        for scale in (1, 10**6, 10**12):   # the last ray within 1/scale of the others' span
+            rays = rng.integers(-9, 10, size=(k, k))
+            rays[-1] = rays[-1] + scale * rays[:-1].sum(axis=0)
+            gram = balanced_gram(projected_gram([tuple(int(x) for x in r) for r in rays], []))
+            simplices = [tuple(range(k))]
+            ball = solid_angle._ball_ldl_factors(gram, simplices)[0]
+            exact = solid_angle._exact_ldl_factors(gram, simplices)[0]
+            assert np.abs(ball - exact).max() <= 1e-12 * max(1.0, np.abs(exact).max())
+    rays = [(1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 2**400, 0), (0, 0, 2**400, 1)]
+    gram = balanced_gram(projected_gram(rays, []))
+    with solid_angle._arb_precision(solid_angle._BALL_BITS):
+        balls = flint.arb_mat(4, 4, [flint.arb(gram[i, j]) for i in range(4) for j in range(4)])
+        with pytest.raises(ZeroDivisionError):
+            balls.inv()   # so this simplex takes the exact route
+    assert np.array_equal(solid_angle._ball_ldl_factors(gram, [(0, 1, 2, 3)])[0],
+                          solid_angle._exact_ldl_factors(gram, [(0, 1, 2, 3)])[0])
+
+
+def test_estimates_made_by_either_factor_are_reproduced_from_their_method():
+    """Older certificates hold ``qmc-estimate`` (exact LDL^T), newer ones ``qmc-estimate/2``: each is
+    recomputed bit for bit from its method's name, and the two agree within their errors."""
+    from verifier.measure.solid_angle import route_options
+
+    rows = random_cone(np.random.default_rng(11), 6, 8)
+    new, old = cone_measure(rows, 6), cone_measure(rows, 6, factor="exact-ldl")
+    assert (new.method, old.method) == ("qmc-estimate/2", "qmc-estimate")
+    for m in (new, old):
+        assert cone_measure(rows, 6, **route_options(m.method)) == m
+    assert abs(new.estimate - old.estimate) <= 4 * math.hypot(new.stderr, old.stderr)
+    p, se = monte_carlo(rows, 6, 400_000, RNG_SEED)
+    assert abs(new.estimate - p) <= 4 * math.hypot(se, new.stderr)
+    with pytest.raises(VerifierError, match="unknown estimate factorization"):
+        cone_measure(rows, 6, factor="float")
 
 
 # --- additivity and invariance -----------------------------------------------------------------

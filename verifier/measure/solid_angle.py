@@ -290,6 +290,7 @@ def polyhedron_measure(
     integrate: bool = True,
     faces: bool = True,
     orthant_path: str = "blocks",
+    factor: str = "ball-ldl",
 ) -> Measure:
     """Gaussian measure of a pplpy cone (a closed polyhedron whose only vertex is the origin).
 
@@ -304,12 +305,16 @@ def polyhedron_measure(
     and a 4-dimensional one by its own triangulation, not its polar cone's (the checker recomputes
     a measure by the route its certificate names: :func:`route_options`). ``orthant_path``: the
     Plackett path of every orthant integral (:func:`~verifier.measure.orthant.orthant_probability`);
-    the default ``"blocks"`` marks the method with the suffix ``/2``.
+    the default ``"blocks"`` marks the method with the suffix ``/2``. ``factor``: how an estimate
+    factors each simplex's covariance (:data:`FACTORS`); the default ``"ball-ldl"`` marks
+    ``qmc-estimate/2``, ``"exact-ldl"`` reproduces the estimates of older certificates.
     """
     if prec_bits < 32 or points < 2 or points & (points - 1) or replicates < 2:
         raise VerifierError("need prec_bits >= 32, points a power of 2 (>= 2) and replicates >= 2")
     if orthant_path not in ORTHANT_PATHS:
         raise VerifierError(f"unknown orthant path {orthant_path!r}; expected one of {ORTHANT_PATHS}")
+    if factor not in FACTORS:
+        raise VerifierError(f"unknown estimate factorization {factor!r}; expected one of {FACTORS}")
     n = poly.space_dimension()
     if poly.is_empty():
         raise VerifierError("not a cone: the polyhedron is empty")
@@ -347,7 +352,7 @@ def polyhedron_measure(
                                  measure_tangent=lambda tangent: _tangent_cone_measure(tangent, stop, orthant_path),
                                  prec_bits=prec_bits, path=orthant_path)
         if value is not None:
-            return _certified(value, _versioned("plackett-faces", orthant_path))
+            return _certified(value, _versioned("plackett-faces", orthant_path == "blocks"))
     triangulation = _triangulation(rays, lines, k, tight, certify)
     if certify and faces and k == 4 and len(rays) > k:
         polar = polar_triangulation(normals, tight, len(rays))
@@ -355,7 +360,7 @@ def polyhedron_measure(
             value = polar_cone_measure(normals, rays, tight, lines=lines, triangulation=polar, stop=stop,
                                        prec_bits=prec_bits, path=orthant_path)
             if value is not None:
-                return _certified(value, _versioned("plackett-polar", orthant_path))
+                return _certified(value, _versioned("plackett-polar", orthant_path == "blocks"))
     if certify and triangulation is not None:
         return _plackett_measure(*triangulation, stop, orthant_path)
     if seed is None:
@@ -363,28 +368,31 @@ def polyhedron_measure(
         seed = int.from_bytes(digest, "big")
     if triangulation is None:
         return _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES, seed)
-    return _estimated_measure(*triangulation, points, replicates, seed)
+    return _estimated_measure(*triangulation, points, replicates, seed, factor)
 
 
+FACTORS = ("exact-ldl", "ball-ldl")   # how an estimate factors a simplex's covariance
 _FACE_METHODS = frozenset({"plackett-faces", "plackett-polar"})
-_BLOCKS_VERSION = "2"   # method suffix: orthant integrals along the block path
+_VERSION = "2"   # method suffix: integrals along the block path, estimates by the ball LDL^T
 
 
 def route_options(method: str) -> dict:
     """The :func:`polyhedron_measure` options that reproduce a measure made by ``method``.
 
     >>> route_options("plackett")    # a triangulation, integrals from the identity: older certificates
-    {'plackett': True, 'integrate': True, 'faces': False, 'orthant_path': 'identity'}
-    >>> route_options("plackett-polar/2")
-    {'plackett': True, 'integrate': True, 'faces': True, 'orthant_path': 'blocks'}
+    {'plackett': True, 'integrate': True, 'faces': False, 'orthant_path': 'identity', 'factor': 'exact-ldl'}
+    >>> route_options("plackett-polar/2")["orthant_path"], route_options("qmc-estimate/2")["factor"]
+    ('blocks', 'ball-ldl')
     """
     base, _, version = method.partition("/")
+    current = version == _VERSION
     return {"plackett": base.startswith("plackett"), "integrate": base != "not-integrated",
-            "faces": base in _FACE_METHODS, "orthant_path": "blocks" if version == _BLOCKS_VERSION else "identity"}
+            "faces": base in _FACE_METHODS, "orthant_path": "blocks" if current else "identity",
+            "factor": "ball-ldl" if current else "exact-ldl"}
 
 
-def _versioned(method: str, orthant_path: str) -> str:
-    return f"{method}/{_BLOCKS_VERSION}" if orthant_path == "blocks" else method
+def _versioned(method: str, current: bool) -> str:
+    return f"{method}/{_VERSION}" if current else method
 
 
 # --- input checks ---------------------------------------------------------------------------
@@ -475,12 +483,14 @@ def _plackett_measure(gram: flint.fmpq_mat, simplices: list[tuple[int, ...]], st
         value = orthant_probability(simplex_covariance(gram, simplex), path=orthant_path)
         total += value.enclosure
         wide |= value.fallback
-    return _certified(total, _versioned("plackett-wide" if wide else "plackett", orthant_path))
+    return _certified(total, _versioned("plackett-wide" if wide else "plackett", orthant_path == "blocks"))
 
 
 # --- estimated case (k >= 4) ------------------------------------------------------------------
 
 _SOBOL_BITS = 32
+_BALL_BITS = 256          # precision of the estimates' ball LDL^T
+_BALL_TOLERANCE = 2.0**-40   # a ball entry's relative radius that still pins its float
 
 
 # Estimates: beyond k * 4 extreme rays or 64 simplices Genz's integrals cost more than plain sampling.
@@ -497,7 +507,7 @@ def _triangulation(rays, lines, k: int, tight: list[frozenset], certify: bool = 
     if len(rays) > max_rays * k:
         return None
     gram = balanced_gram(projected_gram(rays, lines))
-    simplices = pulling_triangulation(frozenset(range(len(rays))), k, tight, gram)
+    simplices = pulling_triangulation(frozenset(range(len(rays))), k, tight)
     return None if len(simplices) > max_simplices else (gram, simplices)
 
 
@@ -508,20 +518,83 @@ def _tangent_cone_measure(normals: list[tuple[int, ...]], stop, orthant_path: st
     return m.ball() if m.certified and not m.method.startswith("plackett-wide") else None
 
 
-def _estimated_measure(gram, simplices, points: int, replicates: int, seed: int) -> Measure:
+def _estimated_measure(gram, simplices, points: int, replicates: int, seed: int, factor: str) -> Measure:
+    make = _ball_ldl_factors if factor == "ball-ldl" else _exact_ldl_factors
+    uniform = _shifted_points(_sobol_digits(len(simplices[0]) - 1, points), replicates, np.random.default_rng(seed))
+    totals = _genz_orthant(np.array(make(gram, simplices)), uniform).mean(axis=-1).sum(axis=0)
+    estimate = float(totals.mean())
+    stderr = float(totals.std(ddof=1) / math.sqrt(replicates))
+    lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
+    hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
+    return Measure(lo, hi, False, _versioned("qmc-estimate", factor == "ball-ldl"), estimate, stderr)
+
+
+def _exact_ldl_factors(gram, simplices) -> list[np.ndarray]:
+    """Genz factors by an exact rational LDL^T of each simplex's covariance (``qmc-estimate``)."""
     k = len(simplices[0])
     factors = []
     for simplex in simplices:
         cov = simplex_covariance(gram, simplex)
         order = _priority_order([[_to_float(cov[i, j]) for j in range(k)] for i in range(k)])
         factors.append(_scaled_ldl_factor(flint.fmpq_mat(k, k, [cov[i, j] for i in order for j in order])))
-    uniform = _shifted_points(_sobol_digits(k - 1, points), replicates, np.random.default_rng(seed))
-    totals = _genz_orthant(np.array(factors), uniform).mean(axis=-1).sum(axis=0)
-    estimate = float(totals.mean())
-    stderr = float(totals.std(ddof=1) / math.sqrt(replicates))
-    lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
-    hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
-    return Measure(lo, hi, False, "qmc-estimate", estimate, stderr)
+    return factors
+
+
+def _ball_ldl_factors(gram, simplices) -> list[np.ndarray]:
+    """Genz factors by an LDL^T in 256-bit ball arithmetic (``qmc-estimate/2``), 6-7 times faster.
+
+    Every pivot must be proved positive and every entry's ball must be within ``2^-40`` of its
+    value (relatively, for entries above 1); a simplex where they are not (a nearly degenerate
+    one) gets the exact rational LDL^T of :func:`_exact_ldl_factors` instead. Either way each
+    entry is within 1e-12 of the exact one's, which moves Genz's bounds by far less than the
+    estimate's standard error.
+
+    >>> g = flint.fmpq_mat(4, 4, [3, -1, 0, 1, -1, 2, -1, 0, 0, -1, 2, -1, 1, 0, -1, 5])
+    >>> bool(np.allclose(_ball_ldl_factors(g, [(0, 1, 2, 3)]), _exact_ldl_factors(g, [(0, 1, 2, 3)]), 0, 1e-15))
+    True
+    """
+    k = len(simplices[0])
+    factors = []
+    with _arb_precision(_BALL_BITS):
+        table = [[flint.arb(gram[i, j]) for j in range(gram.ncols())] for i in range(gram.nrows())]
+        for simplex in simplices:
+            try:
+                cov = flint.arb_mat(k, k, [table[i][j] for i in simplex for j in simplex]).inv()
+            except ZeroDivisionError:   # the balls do not prove the Gram matrix invertible
+                factor = None
+            else:
+                order = _priority_order([[float(cov[i, j].mid()) for j in range(k)] for i in range(k)])
+                factor = _ball_ldl(flint.arb_mat(k, k, [cov[i, j] for i in order for j in order]))
+            factors.append(factor if factor is not None else _exact_ldl_factors(gram, [simplex])[0])
+    return factors
+
+
+def _ball_ldl(cov: flint.arb_mat) -> np.ndarray | None:
+    """The scaled factor of :func:`_scaled_ldl_factor` from a ball matrix, or None when the balls
+    do not decide a positive pivot or do not pin an entry's float closely enough."""
+    k = cov.nrows()
+    low = [[None] * k for _ in range(k)]
+    diag = []
+    for i in range(k):
+        for j in range(i):
+            value = cov[i, j]
+            for m in range(j):
+                value -= low[i][m] * low[j][m] * diag[m]
+            low[i][j] = value / diag[j]
+        value = cov[i, i]
+        for m in range(i):
+            value -= low[i][m] * low[i][m] * diag[m]
+        if not value > 0:
+            return None
+        diag.append(value)
+    factor = np.eye(k)
+    for i in range(k):
+        for j in range(i):
+            entry = low[i][j] * (diag[j] / diag[i]).sqrt()
+            if not entry.rad() <= max(abs(entry.mid()), 1) * _BALL_TOLERANCE:
+                return None
+            factor[i, j] = float(entry.mid())
+    return factor
 
 
 def _hit_or_miss_measure(normals, samples: int, seed: int) -> Measure:
@@ -615,16 +688,18 @@ def _genz_orthant(factors: np.ndarray, u: np.ndarray) -> np.ndarray:
 
     count, k, _ = factors.shape
     shape = (count,) + u.shape[:-1]
-    value = np.full(shape, 0.5)
-    bound = np.zeros(shape)
+    value = probability = np.full(shape, 0.5)   # P(z_0 <= 0)
     z = np.empty((k - 1,) + shape)
+    columns = factors.reshape((count, k, k) + (1,) * (len(shape) - 1))
     for i in range(k):
         if i:
-            coefficients = factors[:, i, :i].T.reshape((i, count) + (1,) * (len(shape) - 1))
-            bound = -(coefficients * z[:i]).sum(axis=0)
-            value = value * ndtr(bound)
+            bound = columns[:, i, 0] * z[0]
+            for j in range(1, i):   # in this order: the sums of every certificate so far
+                bound += columns[:, i, j] * z[j]
+            probability = ndtr(-bound)
+            value = value * probability
         if i < k - 1:
-            z[i] = ndtri(np.clip(u[..., i] * ndtr(bound), 1e-300, 1.0))
+            z[i] = ndtri(np.clip(u[..., i] * probability, 1e-300, 1.0))
     return value
 
 

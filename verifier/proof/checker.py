@@ -749,7 +749,7 @@ class _Checker:
             stored_measure = item["measure"] if item is not _MISSING and isinstance(item["measure"], dict) else {}
             route = route_options(str(stored_measure.get("method", "")))
             faces = cone_faces(rows, n, facets=False, plackett=route["plackett"], faces=route["faces"],
-                               orthant_path=route["orthant_path"])
+                               orthant_path=route["orthant_path"], factor=route["factor"])
             contribution = quadratic_moment(rows, n, form, faces=faces)
             if item is not _MISSING:
                 if not _same(item["measure"], _as_json(measure_json(faces.measure))):
