@@ -688,18 +688,17 @@ def _genz_orthant(factors: np.ndarray, u: np.ndarray) -> np.ndarray:
 
     count, k, _ = factors.shape
     shape = (count,) + u.shape[:-1]
-    value = probability = np.full(shape, 0.5)   # P(z_0 <= 0)
-    z = np.empty((k - 1,) + shape)
+    value = np.full(shape, 0.5)   # P(z_0 <= 0)
+    z = [ndtri(np.clip(u[..., 0] * 0.5, 1e-300, 1.0))]   # the same z_0 for every factor
     columns = factors.reshape((count, k, k) + (1,) * (len(shape) - 1))
-    for i in range(k):
-        if i:
-            bound = columns[:, i, 0] * z[0]
-            for j in range(1, i):   # in this order: the sums of every certificate so far
-                bound += columns[:, i, j] * z[j]
-            probability = ndtr(-bound)
-            value = value * probability
+    for i in range(1, k):
+        bound = columns[:, i, 0] * z[0]
+        for j in range(1, i):   # in this order: the sums of every certificate so far
+            bound += columns[:, i, j] * z[j]
+        probability = ndtr(-bound)
+        value = value * probability
         if i < k - 1:
-            z[i] = ndtri(np.clip(u[..., i] * probability, 1e-300, 1.0))
+            z.append(ndtri(np.clip(u[..., i] * probability, 1e-300, 1.0)))
     return value
 
 
