@@ -462,6 +462,26 @@ def test_cone_with_many_rays_gets_a_sampled_estimate():
     assert 0 < p < 0.1
 
 
+def test_sampled_estimates_with_large_errors_are_drawn_again_larger():
+    """A wide 40-ray cone (measure ~0.28) is sampled by hit-or-miss; its 2^16-sample error is above
+    1e-5, so it is drawn again with 2^20 fresh samples (``mc-estimate/2``), reproduced from its
+    method's name and within 4 standard errors of an independent Monte Carlo run."""
+    from verifier.measure.solid_angle import route_options
+
+    rng = np.random.default_rng(11)
+    v = rng.standard_normal((40, 3))
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    rays = [(10_000, *(int(round(30_000 * c)) for c in row)) for row in v]
+    rows = _cone_rows_from_rays(rays, 4)
+    m = cone_measure(rows, 4)
+    assert m.method == "mc-estimate/2"
+    assert m.stderr == pytest.approx(math.sqrt(m.estimate * (1 - m.estimate) / 2**20), rel=1e-3)
+    assert cone_measure(rows, 4, **route_options(m.method)) == m
+    x = np.random.default_rng(5).standard_normal((1_000_000, 4))
+    p = float(((x @ np.array(rows, dtype=float).T) >= 0).all(axis=1).mean())
+    assert abs(m.estimate - p) < 4 * math.hypot(m.stderr, math.sqrt(p * (1 - p) / len(x)))
+
+
 @pytest.mark.parametrize("width", [3, 30, 300, 3000])
 def test_thin_cones_get_section_estimates_with_relative_errors(width):
     """``x_0 >= width (|x_1| + |x_2| + |x_3|)``, 8 facets: its measure falls like width^-3 (2.5e-12

@@ -50,7 +50,9 @@ instead (method ``qmc-section-estimate/2``: an error about 1% of the measure, ho
 A cone with more than 4k extreme rays (pieces of M16,10 have 512 in R^10) or a triangulation
 of more than 64 simplices gets the section estimate too where it beats plain hit-or-miss
 Monte Carlo over the facet inequalities (2^16 samples, method ``mc-estimate``), else the
-latter; certified measures triangulate up to 64k rays and 4,096 simplices first.
+latter; a sampled estimate whose error exceeds 1e-5 is drawn again, 8 (section) or 16
+(hit-or-miss, then ``mc-estimate/2``) times larger. Certified measures triangulate up to 64k rays
+and 4,096 simplices first.
 
 >>> m = cone_measure([(1, 0, 0), (1, 1, 0), (0, 0, 1)], 3)
 >>> m.certified, m.method, m.lo <= Fraction(3, 16) <= m.hi, m.width < 1e-30
@@ -370,12 +372,20 @@ def polyhedron_measure(
     if seed is None:
         digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
         seed = int.from_bytes(digest, "big")
-    if factor == "ball-ldl" and not lines:   # thin cones defeat Genz's integrand; big ones, hit-or-miss
-        section = _section_measure(normals, rays, replicates, seed, thin_only=triangulation is not None)
+    current = factor == "ball-ldl"
+    if current and not lines:   # thin cones defeat Genz's integrand; big ones, hit-or-miss
+        thin_only = triangulation is not None
+        section = _section_measure(normals, rays, replicates, seed, thin_only=thin_only)
+        if section is not None and section.stderr > _REFINE_STDERR:   # a fresh, 8 times larger sample
+            section = _section_measure(normals, rays, replicates, seed + 1, thin_only=thin_only,
+                                       points=_SECTION_POINTS * 8) or section
         if section is not None:
             return section
     if triangulation is None:
-        return _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES, seed)
+        plain = _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES, seed)
+        if current and plain.stderr > _REFINE_STDERR:   # a fresh, 16 times larger sample
+            return _hit_or_miss_measure(normals, _HIT_OR_MISS_SAMPLES * 16, seed + 1, "mc-estimate/2")
+        return plain
     return _estimated_measure(*triangulation, points, replicates, seed, factor)
 
 
@@ -506,6 +516,7 @@ _BALL_TOLERANCE = 2.0**-40   # a ball entry's relative radius that still pins it
 _LIMITS = {False: (4, 64), True: (64, 4096)}  # certify -> (rays per dimension, simplices)
 _HIT_OR_MISS_SAMPLES = 1 << 16
 _SECTION_POINTS = 1 << 11          # per random shift, for qmc-section-estimate
+_REFINE_STDERR = 1e-5   # a sampled estimate with a larger error is drawn again, 8-16 times larger
 _SECTION_COSINE = math.cos(math.radians(85))   # the widest ray from the axis the section sampler takes
 _THIN_SECTION = 0.7   # a section narrower than this (in its thinnest direction) is sampled, not Genz-integrated
 
@@ -608,7 +619,8 @@ def _ball_ldl(cov: flint.arb_mat) -> np.ndarray | None:
     return factor
 
 
-def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bool) -> Measure | None:
+def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bool,
+                     points: int = _SECTION_POINTS) -> Measure | None:
     """Quasi-Monte Carlo over the cone's cross-section (``qmc-section-estimate/2``): for a pointed
     cone, about its axis ``c`` (the sum of its unit rays).
 
@@ -672,7 +684,7 @@ def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bo
                          for r in range(n)])
     tests = np.array(tests)
     tests /= np.abs(tests).max(axis=1, keepdims=True)
-    uniform = _shifted_points(_sobol_digits(n - 1, _SECTION_POINTS), replicates, np.random.default_rng(seed))
+    uniform = _shifted_points(_sobol_digits(n - 1, points), replicates, np.random.default_rng(seed))
     hit = (tests[:, 0] + uniform @ tests[:, 1:].T >= 0).all(axis=-1)
     points = base + uniform @ (frame * width).T   # on the plane, (replicates, points, n)
     scale = math.gamma(n / 2) / (2 * math.pi ** (n / 2)) * abs(np.linalg.det(np.column_stack([origin, frame])))
@@ -722,20 +734,23 @@ def _plane_coordinates(origin: np.ndarray, frame: np.ndarray, rays) -> list[list
     return out
 
 
-def _hit_or_miss_measure(normals, samples: int, seed: int) -> Measure:
+def _hit_or_miss_measure(normals, samples: int, seed: int, method: str = "mc-estimate") -> Measure:
     """Plain Monte Carlo for cones with very many extreme rays (e.g. 512 in R^10): the share of
-    Gaussian points satisfying every facet inequality. The standard error uses (h+1)/(N+2) so
-    that a cone no sample hits still gets an honest, nonzero error bar."""
+    Gaussian points satisfying every facet inequality, drawn 2^16 at a time. The standard error
+    uses (h+1)/(N+2) so that a cone no sample hits still gets an honest, nonzero error bar."""
     rows = np.array([[float(v) for v in a] for a in normals])
     rows /= np.abs(rows).max(axis=1, keepdims=True)
-    x = np.random.default_rng(seed).standard_normal((samples, rows.shape[1]))
-    hits = int(np.count_nonzero((x @ rows.T >= 0).all(axis=1)))
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, samples, _HIT_OR_MISS_SAMPLES):
+        x = rng.standard_normal((min(_HIT_OR_MISS_SAMPLES, samples - start), rows.shape[1]))
+        hits += int(np.count_nonzero((x @ rows.T >= 0).all(axis=1)))
     estimate = hits / samples
     smoothed = (hits + 1) / (samples + 2)
     stderr = math.sqrt(smoothed * (1 - smoothed) / samples)
     lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
     hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
-    return Measure(lo, hi, False, "mc-estimate", estimate, stderr)
+    return Measure(lo, hi, False, method, estimate, stderr)
 
 
 def _to_float(q: flint.fmpq) -> float:
