@@ -373,6 +373,14 @@ def polyhedron_measure(
         digest = hashlib.blake2b(repr((rays, lines)).encode(), digest_size=8).digest()
         seed = int.from_bytes(digest, "big")
     current = factor == "ball-ldl"
+    if current and not lines and len(rays) <= _LIMITS[True][0] * k:
+        simplices = pulling_triangulation(frozenset(range(len(rays))), k, tight) if triangulation is None \
+            else triangulation[1]
+        if len(simplices) <= _SECTION_SIMPLICES:   # Genz's integrand, where it may be used, on fat cones only
+            sections = _simplex_section_measure(rays, simplices, points, replicates, seed,
+                                                thin_only=triangulation is not None)
+            if sections is not None:
+                return sections
     if current and not lines:   # thin cones defeat Genz's integrand; big ones, hit-or-miss
         thin_only = triangulation is not None
         section = _section_measure(normals, rays, replicates, seed, thin_only=thin_only)
@@ -516,6 +524,8 @@ _BALL_TOLERANCE = 2.0**-40   # a ball entry's relative radius that still pins it
 _LIMITS = {False: (4, 64), True: (64, 4096)}  # certify -> (rays per dimension, simplices)
 _HIT_OR_MISS_SAMPLES = 1 << 16
 _SECTION_POINTS = 1 << 11          # per random shift, for qmc-section-estimate
+_SIMPLEX_SECTION_COSINE = math.cos(math.radians(87))
+_SECTION_SIMPLICES = 1024   # the most simplices a simplex-section estimate sums
 _REFINE_STDERR = 1e-5   # a sampled estimate with a larger error is drawn again, 8-16 times larger
 _SECTION_COSINE = math.cos(math.radians(85))   # the widest ray from the axis the section sampler takes
 _THIN_SECTION = 0.7   # a section narrower than this (in its thinnest direction) is sampled, not Genz-integrated
@@ -617,6 +627,63 @@ def _ball_ldl(cov: flint.arb_mat) -> np.ndarray | None:
                 return None
             factor[i, j] = float(entry.mid())
     return factor
+
+
+def _simplex_section_measure(rays, simplices, points: int, replicates: int, seed: int, *,
+                             thin_only: bool) -> Measure | None:
+    """Monte Carlo over the cross-sections of the cone's simplices (``simplex-section-estimate/2``).
+
+    On the plane ``{c + Q w}`` (``c`` the cone's axis, the sum of its unit rays; ``Q`` an
+    orthonormal basis of its complement) the cone's section is the union of its simplices'
+    sections, each a simplex ``S_i`` whose vertices are its rays' sections, and the measure is
+    ``sum_i vol(S_i) E[g(w)]``, ``w`` uniform on ``S_i``, ``g(w) = Gamma(n/2) / (2 pi^(n/2))
+    (1 + |w|^2)^(-n/2)`` (see :func:`_section_measure`). ``g`` is smooth and positive, so there is
+    no indicator to miss and no thin simplex to defeat the estimate: its error is a few 1e-4 of
+    the measure. The ray sections and the volumes are computed in 256-bit balls; the points are
+    floats (``points`` per replicate, shared by the simplices), the replicates' spread giving the
+    standard error. None unless every ray lies within 87 degrees of the axis, and, with
+    ``thin_only`` (a cone Genz's integrand may take), unless the section is thinner than 0.7 across
+    in some direction: on a fat cone ``g`` varies more and Genz's integrand is far more precise
+    (an orthant: 1e-16 against 6e-3 of the measure).
+    """
+    n = len(rays[0])
+    directions = _unit_vectors(rays)
+    axis = directions.sum(axis=0)
+    axis /= np.linalg.norm(axis)
+    heights = directions @ axis
+    if heights.min() < _SIMPLEX_SECTION_COSINE:
+        return None
+    mirror = axis.copy()
+    mirror[0] += 1.0 if axis[0] >= 0 else -1.0   # Householder: its reflection maps axis to -+e_0
+    basis = (np.eye(n) - 2.0 * np.outer(mirror, mirror) / (mirror @ mirror))[1:].T
+    if thin_only:   # the rays' sections along their principal axes, roughly (floats)
+        spread = directions @ basis / heights[:, None]
+        spread -= spread.mean(axis=0)
+        if np.ptp(spread @ np.linalg.svd(spread)[2].T, axis=0).min() > _THIN_SECTION:
+            return None
+    with _arb_precision(_BALL_BITS):
+        sections = _plane_coordinates(axis, basis, rays)
+        if sections is None:
+            return None
+        volumes = []
+        for simplex in simplices:
+            base = sections[simplex[0]]
+            edges = flint.arb_mat(n - 1, n - 1, [sections[j][i] - base[i] for j in simplex[1:] for i in range(n - 1)])
+            volumes.append(abs(float(edges.det().mid())) / math.factorial(n - 1))
+        vertices = np.array([[float(x.mid()) for x in point] for point in sections])
+    rng = np.random.default_rng(seed)
+    spacings = np.sort(rng.random((replicates, points, n - 1)), axis=-1)
+    weights = np.diff(spacings, axis=-1, prepend=0.0, append=1.0)   # uniform barycentric weights
+    scale = math.gamma(n / 2) / (2 * math.pi ** (n / 2)) * abs(np.linalg.det(np.column_stack([axis, basis])))
+    totals = np.zeros(replicates)
+    for simplex, volume in zip(simplices, volumes):
+        w = weights @ vertices[list(simplex)]
+        totals += volume * (scale * (1.0 + (w * w).sum(axis=-1)) ** (-n / 2)).mean(axis=-1)
+    estimate = float(totals.mean())
+    stderr = float(totals.std(ddof=1) / math.sqrt(replicates))
+    lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
+    hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
+    return Measure(lo, hi, False, _versioned("simplex-section-estimate", True), estimate, stderr)
 
 
 def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bool,
