@@ -647,15 +647,10 @@ def _simplex_section_measure(rays, simplices, points: int, replicates: int, seed
     (an orthant: 1e-16 against 6e-3 of the measure).
     """
     n = len(rays[0])
-    directions = _unit_vectors(rays)
-    axis = directions.sum(axis=0)
-    axis /= np.linalg.norm(axis)
+    directions, axis, basis = _section_frame(rays)
     heights = directions @ axis
     if heights.min() < _SIMPLEX_SECTION_COSINE:
         return None
-    mirror = axis.copy()
-    mirror[0] += 1.0 if axis[0] >= 0 else -1.0   # Householder: its reflection maps axis to -+e_0
-    basis = (np.eye(n) - 2.0 * np.outer(mirror, mirror) / (mirror @ mirror))[1:].T
     if thin_only:   # the rays' sections along their principal axes, roughly (floats)
         spread = directions @ basis / heights[:, None]
         spread -= spread.mean(axis=0)
@@ -711,14 +706,9 @@ def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bo
     hit-or-miss samples at this estimate.
     """
     n = len(normals[0])
-    directions = _unit_vectors(rays)
-    axis = directions.sum(axis=0)
-    axis /= np.linalg.norm(axis)
+    directions, axis, basis = _section_frame(rays)
     if (directions @ axis).min() < _SECTION_COSINE:
         return None
-    mirror = axis.copy()
-    mirror[0] += 1.0 if axis[0] >= 0 else -1.0   # Householder: its reflection maps axis to -+e_0
-    basis = (np.eye(n) - 2.0 * np.outer(mirror, mirror) / (mirror @ mirror))[1:].T   # (n, n-1), orthonormal, _|_ axis
     with _arb_precision(_BALL_BITS):   # the section's geometry in balls: a thin cone's differences cancel
         first = _plane_coordinates(axis, basis, rays)
         if first is None:
@@ -770,6 +760,18 @@ def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bo
     lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
     hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
     return Measure(lo, hi, False, _versioned("qmc-section-estimate", True), estimate, stderr)
+
+
+def _section_frame(rays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(unit rays, axis, basis)``: the axis is the unit sum of the unit rays, the basis (n x n-1)
+    an orthonormal one of its complement (the rows of a Householder reflection mapping it to
+    -+e_0), in floats."""
+    directions = _unit_vectors(rays)
+    axis = directions.sum(axis=0)
+    axis /= np.linalg.norm(axis)
+    mirror = axis.copy()
+    mirror[0] += 1.0 if axis[0] >= 0 else -1.0
+    return directions, axis, (np.eye(len(axis)) - 2.0 * np.outer(mirror, mirror) / (mirror @ mirror))[1:].T
 
 
 def _unit_vectors(vectors) -> np.ndarray:
