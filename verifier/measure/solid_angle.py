@@ -45,11 +45,13 @@ interval is estimate +- 4 standard errors clipped to [0, 1], marked ``certified=
 (method ``qmc-estimate/2``; ``qmc-estimate`` factored exactly). Defaults (256 points x 16
 shifts) give standard errors around 1e-5..1e-4 in a few milliseconds per 4D cone; ``points``
 buys accuracy (error ~ 1/points). Genz's integrand collapses on thin cones, so a pointed cone
-whose cross-section is thinner than about 20 degrees is sampled over that cross-section
-instead (method ``qmc-section-estimate/2``: an error about 1% of the measure, however thin).
-A cone with more than 4k extreme rays (pieces of M16,10 have 512 in R^10) or a triangulation
-of more than 64 simplices gets the section estimate too where it beats plain hit-or-miss
-Monte Carlo over the facet inequalities (2^16 samples, method ``mc-estimate``), else the
+whose cross-section is thinner than 0.7 across in some direction, or whose triangulation is too
+big for Genz (up to 64k rays and 1,024 simplices), is estimated over its simplices'
+cross-sections instead (method ``simplex-section-estimate/2``: an error of 1e-4 to 6e-4 of the
+measure, however thin). Where that does not apply (a ray more than 87 degrees from the cone's
+axis, or more simplices), a cone that Genz cannot take is sampled over its whole cross-section
+(``qmc-section-estimate/2``, an error of 1-10% of the measure) where that beats plain hit-or-miss
+Monte Carlo over the facet inequalities (2^16 samples, method ``mc-estimate``), else by the
 latter; a sampled estimate whose error exceeds 1e-5 is drawn again, 8 (section) or 16
 (hit-or-miss, then ``mc-estimate/2``) times larger. Certified measures triangulate up to 64k rays
 and 4,096 simplices first.
@@ -697,13 +699,13 @@ def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bo
     if none) times the binomial error of the hit rate with one hit added, so a cone no point hits
     keeps a nonzero error. Floats: an estimate.
 
-    Two uses. ``thin_only``: a cone Genz's integrand would otherwise take (a triangulation of at
-    most 64 simplices), if its section is thinner than 0.7 across (about 20 degrees): on thin
-    simplices that integrand's weights are heavy-tailed and its estimate and error collapse
-    (a cone of measure 2.5e-9 came out as 2e-30 +- 2e-30), while the section's error stays about
-    1% of the measure. Otherwise, in place of hit-or-miss; None where hit-or-miss does better: a
-    ray more than 85 degrees from the axis, or an error here above the binomial error of 2^16
-    hit-or-miss samples at this estimate.
+    Two uses, both after :func:`_simplex_section_measure` declined the cone. ``thin_only``: a cone
+    Genz's integrand would otherwise take (a triangulation of at most 64 simplices), if its
+    section is thinner than 0.7 across: on thin simplices that integrand's weights are
+    heavy-tailed and its estimate and error collapse (a cone of measure 2.5e-9 came out as
+    2e-30 +- 2e-30), while the section's error stays about 1% of the measure. Otherwise, in place
+    of hit-or-miss; None where hit-or-miss does better: a ray more than 85 degrees from the axis,
+    or an error here above the binomial error of 2^16 hit-or-miss samples at this estimate.
     """
     n = len(normals[0])
     directions, axis, basis = _section_frame(rays)
