@@ -2,8 +2,9 @@
 against an earlier commit, in one run.
 
 For each random model (standard-normal float32 weights, as in ``bench_certify.py``) a child
-process of each tree decomposes the first ``--pieces`` pieces and splits them into outcome cones,
-timing both with ``time.process_time`` (CPU time: less sensitive to a shared machine than wall
+process of each tree walks the first ``--pieces`` pieces and splits each into outcome cones as
+the walk yields it, as the pipeline does (a tree from before the streaming walk decomposes
+first, then splits), timing both with ``time.process_time`` (CPU time: less sensitive to a shared machine than wall
 time). The trees alternate, ``--reps`` times, and the median is reported, with the ratio
 old / new. The two trees must produce the same outcome cones (checked by a digest).
 
@@ -39,14 +40,30 @@ rng = np.random.default_rng((0, d, n))
 model = Model.from_arrays(*[rng.standard_normal(s).astype(np.float32) for s in ((d, 1), (d, d), (n, d))],
                           precision="float32")
 cells = tuple(model.task.cells(n))
-t = time.process_time()
-dec = decompose(model, max_pieces=count)
-t_dec = time.process_time() - t
-t = time.process_time()
-cones = [piece_outcomes(i, p, cells, n) for i, p in enumerate(dec.pieces)]
-t_out = time.process_time() - t
+try:
+    from verifier.geometry.decomposition import Piece, walk
+except ImportError:  # a tree before the streaming walk: decompose, then split
+    t = time.process_time()
+    dec = decompose(model, max_pieces=count)
+    t_dec = time.process_time() - t
+    t = time.process_time()
+    cones = [piece_outcomes(i, p, cells, n) for i, p in enumerate(dec.pieces)]
+    t_out = time.process_time() - t
+else:  # each piece split as the walk yields it, as the pipeline does
+    cones, t_dec, t_out = [], 0.0, 0.0
+    events = walk(model)
+    while len(cones) < count:
+        t = time.process_time()
+        event = next(events, None)
+        t_dec += time.process_time() - t
+        if event is None:
+            break
+        if isinstance(event, Piece):
+            t = time.process_time()
+            cones.append(piece_outcomes(len(cones), event, cells, n))
+            t_out += time.process_time() - t
 digest = hashlib.sha256(repr([[(o.cell, o.correct, o.loses_to, o.constraints) for o in c] for c in cones]).encode())
-print(json.dumps({"pieces": len(dec.pieces), "decompose": t_dec, "outcomes": t_out,
+print(json.dumps({"pieces": len(cones), "decompose": t_dec, "outcomes": t_out,
                   "cones": sum(map(len, cones)), "digest": digest.hexdigest()}))
 """
 

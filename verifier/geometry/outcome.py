@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import flint
 import ppl
 
 from .cones import cone, generators, half_space, is_full_dimensional, minimized_rows, sign_on_cone
@@ -78,9 +79,18 @@ def comparison_rows(piece: Piece, target: int) -> tuple[list[tuple[int, tuple[in
     return rows, None
 
 
-def cell_occupancy(piece: Piece, cells: tuple[OrderCell, ...], n: int) -> list[bool | None]:
+def order_bounds(piece: Piece, n: int) -> list[list[bool]]:
+    """``le[a][b]``: whether ``x_a <= x_b`` on the whole piece (exact tests on its generators)."""
+    rays, lines = piece.rays, piece.lines
+    return [[all(g[a] <= g[b] for g in rays) and all(g[a] == g[b] for g in lines) for b in range(n)]
+            for a in range(n)]
+
+
+def cell_occupancy(piece: Piece, cells: tuple[OrderCell, ...], n: int,
+                   le: list[list[bool]] | None = None) -> list[bool | None]:
     """Per cell: True (the piece meets it in a full-dimensional cone), False (it does not), or
-    None (undecided: ask PPL). Exact integer tests only.
+    None (undecided: ask PPL). Exact integer tests only; ``le`` is :func:`order_bounds` (computed
+    when not given).
 
     Empty: some cell row ``x_a - x_b >= 0`` is ``<= 0`` on every ray and ``= 0`` on every line
     of the piece. Non-empty: a point strictly inside the piece lies strictly inside the cell. The
@@ -89,9 +99,8 @@ def cell_occupancy(piece: Piece, cells: tuple[OrderCell, ...], n: int) -> list[b
     ``M`` is ever chosen.
     """
     rays, lines, p = piece.rays, piece.lines, piece.interior
-    # le[a][b]: x_a <= x_b on the whole piece
-    le = [[all(g[a] <= g[b] for g in rays) and all(g[a] == g[b] for g in lines) for b in range(n)]
-          for a in range(n)]
+    if le is None:
+        le = order_bounds(piece, n)
     occupied = set()
     for g in ((),) + rays + lines + tuple(tuple(-v for v in g) for g in lines):
         keys = [(g[i], p[i]) if g else (p[i],) for i in range(n)]
@@ -112,42 +121,76 @@ def cell_occupancy(piece: Piece, cells: tuple[OrderCell, ...], n: int) -> list[b
 
 
 def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: int) -> list[OutcomeCone]:
-    """Split one piece into correct and error cones, cell by cell (canonical cones, in order)."""
+    """Split one piece into correct and error cones, cell by cell (canonical cones, in order).
+
+    A cut the piece's generators already imply is not made: a cell that holds the whole piece,
+    and comparisons whose sign is fixed on it, need no polyhedron. The cuts are made on copies of
+    the piece's converted polyhedron (:attr:`Piece.polyhedron`), so they convert incrementally.
+    """
     out: list[OutcomeCone] = []
-    base = None
-    for cell, occupied in zip(cells, cell_occupancy(piece, cells, n)):
+    logit_values = None
+    le = order_bounds(piece, n)
+    for cell, occupied in zip(cells, cell_occupancy(piece, cells, n, le)):
         if occupied is False:
             continue
-        if base is None:
-            base = cone(piece.constraints, n)
-        current = ppl.C_Polyhedron(base)
-        for row in cell.constraint_rows(n):
-            current.add_constraint(half_space(row))
-        if occupied is None and not is_full_dimensional(current, n):
-            continue
+        crossing = [row for row in cell.constraint_rows(n) if not le[row.index(-1)][row.index(1)]]
+        current = None  # None: the whole piece
+        if crossing:
+            current = ppl.C_Polyhedron(piece.polyhedron)
+            for row in crossing:
+                current.add_constraint(half_space(row))
+            if occupied is None and not is_full_dimensional(current, n):
+                continue
         comparisons, tie_loser = comparison_rows(piece, cell.target)
         if tie_loser is not None:
-            out.append(OutcomeCone(index, cell, False, minimized_rows(current), tie_loser))
+            out.append(OutcomeCone(index, cell, False, _rows(current, piece), tie_loser))
             continue
+        if logit_values is None:
+            logit_values = _logit_values(piece, n)
         correct = True
         gens = None
         for j, row in comparisons:
-            sign = sign_on_cone(row, piece.rays, piece.lines)  # the piece's sign holds on the cell's part
-            if sign == 0:
+            # the piece's sign holds on the cell's part
+            sign = _sign([a - b for a, b in zip(logit_values[cell.target], logit_values[j])], len(piece.rays))
+            if sign == 0 and current is not None:
                 if gens is None:
                     gens = generators(current)
                 sign = sign_on_cone(row, *gens)
             if sign > 0:
                 continue
             if sign < 0:
-                out.append(OutcomeCone(index, cell, False, minimized_rows(current), j))
+                out.append(OutcomeCone(index, cell, False, _rows(current, piece), j))
                 correct = False
                 break
+            if current is None:
+                current = ppl.C_Polyhedron(piece.polyhedron)
             wrong = ppl.C_Polyhedron(current)
             wrong.add_constraint(half_space(tuple(-v for v in row)))
             out.append(OutcomeCone(index, cell, False, minimized_rows(wrong), j))
             current.add_constraint(half_space(row))
             gens = None
         if correct:
-            out.append(OutcomeCone(index, cell, True, minimized_rows(current)))
+            out.append(OutcomeCone(index, cell, True, _rows(current, piece)))
     return out
+
+
+def _logit_values(piece: Piece, n: int) -> list[list[int]]:
+    """The logits' values (times the piece's denominator) on its rays, then its lines: one
+    exact integer matrix product."""
+    gens = piece.rays + piece.lines
+    product = flint.fmpz_mat(n, n, [v for row in piece.logits for v in row]) * flint.fmpz_mat(
+        n, len(gens), [g[i] for i in range(n) for g in gens])
+    return [[int(v) for v in row] for row in product.tolist()]
+
+
+def _sign(values: list[int], rays: int) -> int:
+    """:func:`~verifier.geometry.cones.sign_on_cone` from a form's values on the rays, then the lines."""
+    if any(values[rays:]):
+        return 0
+    positive = any(v > 0 for v in values[:rays])
+    negative = any(v < 0 for v in values[:rays])
+    return 0 if positive and negative else 1 if positive else -1
+
+
+def _rows(current: ppl.C_Polyhedron | None, piece: Piece) -> tuple[tuple[int, ...], ...]:
+    return piece.constraints if current is None else minimized_rows(current)
