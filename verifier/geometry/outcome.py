@@ -21,14 +21,17 @@ fix needs no cut. Only the rest goes to PPL, with one polyhedron copy per cut.
 
 from __future__ import annotations
 
+import functools
+import itertools
+import operator
 from dataclasses import dataclass
 from functools import cached_property
 
-import flint
 import ppl
 
 from .cones import cone, generators, half_space, is_full_dimensional, minimized_rows, sign_on_cone
 from .decomposition import Piece, primitive
+from .signs import cone_signs, difference_signs, scaled
 from ..models.tasks import OrderCell
 
 
@@ -81,9 +84,10 @@ def comparison_rows(piece: Piece, target: int) -> tuple[list[tuple[int, tuple[in
 
 def order_bounds(piece: Piece, n: int) -> list[list[bool]]:
     """``le[a][b]``: whether ``x_a <= x_b`` on the whole piece (exact tests on its generators)."""
-    rays, lines = piece.rays, piece.lines
-    return [[all(g[a] <= g[b] for g in rays) and all(g[a] == g[b] for g in lines) for b in range(n)]
-            for a in range(n)]
+    columns = list(zip(*piece.rays)) or [()] * n
+    line_columns = list(zip(*piece.lines)) or [()] * n
+    return [[all(map(operator.le, columns[a], columns[b])) and all(map(operator.eq, line_columns[a], line_columns[b]))
+             for b in range(n)] for a in range(n)]
 
 
 def cell_occupancy(piece: Piece, cells: tuple[OrderCell, ...], n: int,
@@ -92,32 +96,74 @@ def cell_occupancy(piece: Piece, cells: tuple[OrderCell, ...], n: int,
     None (undecided: ask PPL). Exact integer tests only; ``le`` is :func:`order_bounds` (computed
     when not given).
 
-    Empty: some cell row ``x_a - x_b >= 0`` is ``<= 0`` on every ray and ``= 0`` on every line
-    of the piece. Non-empty: a point strictly inside the piece lies strictly inside the cell. The
-    points tried are the interior point ``p`` and ``p + M g`` for each generator ``g`` (and ``-g``
-    for lines) with ``M`` large, compared lexicographically (first by ``g``, then by ``p``), so no
-    ``M`` is ever chosen.
+    Empty: a non-negative combination, not zero, of one or two cell rows is ``<= 0`` on every
+    ray of the piece and on both directions of every line. Then no point strictly inside the
+    piece satisfies the cell's rows strictly, so the two meet in no full-dimensional cone (the
+    alternative theorem of Ville; one row is ``le``, two rows an interval of ratios, exactly).
+    Non-empty: a point strictly inside the piece lies strictly inside the cell. The points tried
+    are the interior point ``p`` and ``p + M g`` for each generator ``g`` (and ``-g`` for lines)
+    with ``M`` large, compared lexicographically (first by ``g``, then by ``p``), so no ``M`` is
+    ever chosen.
     """
-    rays, lines, p = piece.rays, piece.lines, piece.interior
+    p = piece.interior
+    generators_both_ways = piece.rays + piece.lines + tuple(tuple(-v for v in g) for g in piece.lines)
     if le is None:
         le = order_bounds(piece, n)
-    occupied = set()
-    for g in ((),) + rays + lines + tuple(tuple(-v for v in g) for g in lines):
-        keys = [(g[i], p[i]) if g else (p[i],) for i in range(n)]
+    orders = set()
+    for keys in [list(p)] + [list(zip(g, p)) for g in generators_both_ways]:
         if len(set(keys)) == n:
-            order = sorted(range(n), key=keys.__getitem__, reverse=True)  # largest first
-            occupied.add(tuple(order))
+            orders.add(tuple(sorted(range(n), key=keys.__getitem__, reverse=True)))  # largest first
+    not_above = [{a for a in range(n) if le[a][s]} for s in range(n)]  # a with x_a <= x_s on the piece
+    not_below = [{b for b in range(n) if le[s][b]} for s in range(n)]  # b with x_s <= x_b on the piece
+    heads = {}  # k -> {(the k largest, the next)} over the orders found
     out = []
-    for cell in cells:
-        s = cell.target
-        below = [b for b in range(n) if b != s and b not in cell.above]
-        if any(le[a][s] for a in cell.above) or any(le[s][b] for b in below):
+    for cell, s, above, below, rows in _cell_facts(cells, n):
+        if not (not_above[s].isdisjoint(above) and not_below[s].isdisjoint(below)):
+            out.append(False)
+            continue
+        k = len(above)
+        if k not in heads:
+            heads[k] = {(frozenset(order[:k]), order[k]) for order in orders}
+        if (above, s) in heads[k]:
+            out.append(True)
+        elif _two_rows_exclude(rows, generators_both_ways):
             out.append(False)
         else:
-            k = len(cell.above)
-            out.append(True if any(order[k] == s and set(order[:k]) == set(cell.above) for order in occupied)
-                       else None)
+            out.append(None)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _cell_facts(cells: tuple[OrderCell, ...], n: int) -> list[tuple]:
+    """Per cell: the cell, its target, the positions above it, those below it, and its rows
+    ``x_hi - x_lo >= 0`` as ``(row, hi, lo)``."""
+    return [(cell, cell.target, frozenset(cell.above),
+             frozenset(b for b in range(n) if b != cell.target and b not in cell.above),
+             tuple((row, row.index(1), row.index(-1)) for row in cell.constraint_rows(n))) for cell in cells]
+
+
+def _two_rows_exclude(rows: tuple, generators: tuple) -> bool:
+    """Whether ``y_1 r_1 + y_2 r_2 <= 0`` on every generator for two of the cell's rows and some
+    ``y_1, y_2 > 0``: the ratio ``t = y_2 / y_1`` must lie in an interval, found exactly."""
+    values = [[g[hi] - g[lo] for g in generators] for _, hi, lo in rows]
+    for first, second in itertools.combinations(values, 2):
+        low_num, low_den, high = 0, 1, None   # t >= low_num / low_den; t <= high[0] / high[1]
+        for a, b in zip(first, second):       # a + t b <= 0
+            if b > 0:
+                if high is None or -a * high[1] < high[0] * b:
+                    high = (-a, b)
+                    if -a <= 0:
+                        break
+            elif b < 0:
+                if a * low_den > low_num * -b:
+                    low_num, low_den = a, -b
+            elif a > 0:
+                break
+            if high is not None and low_num * high[1] > high[0] * low_den:
+                break
+        else:
+            return True
+    return False
 
 
 def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: int) -> list[OutcomeCone]:
@@ -128,12 +174,12 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
     the piece's converted polyhedron (:attr:`Piece.polyhedron`), so they convert incrementally.
     """
     out: list[OutcomeCone] = []
-    logit_values = None
+    logit_signs = None
     le = order_bounds(piece, n)
-    for cell, occupied in zip(cells, cell_occupancy(piece, cells, n, le)):
+    for (cell, *_, rows), occupied in zip(_cell_facts(cells, n), cell_occupancy(piece, cells, n, le)):
         if occupied is False:
             continue
-        crossing = [row for row in cell.constraint_rows(n) if not le[row.index(-1)][row.index(1)]]
+        crossing = [row for row, hi, lo in rows if not le[lo][hi]]
         current = None  # None: the whole piece
         if crossing:
             current = ppl.C_Polyhedron(piece.polyhedron)
@@ -145,13 +191,12 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
         if tie_loser is not None:
             out.append(OutcomeCone(index, cell, False, _rows(current, piece), tie_loser))
             continue
-        if logit_values is None:
-            logit_values = _logit_values(piece, n)
+        if logit_signs is None:
+            logit_signs = logit_order_signs(piece, n)
         correct = True
         gens = None
         for j, row in comparisons:
-            # the piece's sign holds on the cell's part
-            sign = _sign([a - b for a, b in zip(logit_values[cell.target], logit_values[j])], len(piece.rays))
+            sign = logit_signs[cell.target][j]  # the piece's sign holds on the cell's part
             if sign == 0 and current is not None:
                 if gens is None:
                     gens = generators(current)
@@ -174,22 +219,12 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
     return out
 
 
-def _logit_values(piece: Piece, n: int) -> list[list[int]]:
-    """The logits' values (times the piece's denominator) on its rays, then its lines: one
-    exact integer matrix product."""
-    gens = piece.rays + piece.lines
-    product = flint.fmpz_mat(n, n, [v for row in piece.logits for v in row]) * flint.fmpz_mat(
-        n, len(gens), [g[i] for i in range(n) for g in gens])
-    return [[int(v) for v in row] for row in product.tolist()]
-
-
-def _sign(values: list[int], rays: int) -> int:
-    """:func:`~verifier.geometry.cones.sign_on_cone` from a form's values on the rays, then the lines."""
-    if any(values[rays:]):
-        return 0
-    positive = any(v > 0 for v in values[:rays])
-    negative = any(v < 0 for v in values[:rays])
-    return 0 if positive and negative else 1 if positive else -1
+def logit_order_signs(piece: Piece, n: int) -> list[list[int]]:
+    """``signs[s][j]``: the sign of ``logit_s - logit_j`` on the piece, as
+    :func:`~verifier.geometry.cones.sign_on_cone` (exact; one filtered product for all pairs)."""
+    signs = difference_signs(piece.logits, scaled(piece.rays + piece.lines))
+    flat = cone_signs(signs.reshape(n * n, -1), len(piece.rays))
+    return [flat[s * n:(s + 1) * n] for s in range(n)]
 
 
 def _rows(current: ppl.C_Polyhedron | None, piece: Piece) -> tuple[tuple[int, ...], ...]:
