@@ -62,24 +62,28 @@ class OutcomeCone:
         return self._generators[1]
 
 
-def comparison_rows(piece: Piece, target: int) -> tuple[list[tuple[int, tuple[int, ...]]], int | None]:
-    """The target's comparisons on a piece: ``([(j, row of D_j)], tie_loser)``.
-
-    ``tie_loser`` is the first ``j < target`` whose logit equals the target's on the whole piece
-    (then the target never wins there), else None. Vacuous comparisons are dropped.
+def comparisons(piece: Piece, target: int) -> tuple[list[int], int | None]:
+    """The positions the target's logit is compared with on a piece, in order, and ``tie_loser``:
+    the first ``j < target`` whose logit equals the target's on the whole piece (then the target
+    never wins there), else None. Vacuous comparisons (equal logits, ``j > target``) are dropped.
     """
-    lmap = piece.logits  # one positive denominator: differences keep their signs
-    rows = []
-    for j in range(len(lmap)):
-        if j == target:
-            continue
-        diff = [a - b for a, b in zip(lmap[target], lmap[j])]
-        if not any(diff):
-            if j < target:
-                return [], j
-            continue
-        rows.append((j, primitive(diff)))
-    return rows, None
+    lmap = piece.logits  # one positive denominator: equal rows are equal logits
+    for j in range(target):
+        if lmap[j] == lmap[target]:
+            return [], j
+    return [j for j in range(len(lmap)) if j != target and lmap[j] != lmap[target]], None
+
+
+def comparison_row(piece: Piece, target: int, j: int) -> tuple[int, ...]:
+    """The primitive integer row of ``D_j = logit_target - logit_j`` on a piece."""
+    return primitive([a - b for a, b in zip(piece.logits[target], piece.logits[j])])
+
+
+def comparison_rows(piece: Piece, target: int) -> tuple[list[tuple[int, tuple[int, ...]]], int | None]:
+    """The target's comparisons on a piece with their rows: ``([(j, row of D_j)], tie_loser)``
+    (see :func:`comparisons`)."""
+    positions, tie_loser = comparisons(piece, target)
+    return [(j, comparison_row(piece, target, j)) for j in positions], tie_loser
 
 
 def order_bounds(piece: Piece, n: int) -> list[list[bool]]:
@@ -187,7 +191,7 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
                 current.add_constraint(half_space(row))
             if occupied is None and not is_full_dimensional(current, n):
                 continue
-        comparisons, tie_loser = comparison_rows(piece, cell.target)
+        compared, tie_loser = comparisons(piece, cell.target)
         if tie_loser is not None:
             out.append(OutcomeCone(index, cell, False, _rows(current, piece), tie_loser))
             continue
@@ -195,12 +199,14 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
             logit_signs = logit_order_signs(piece, n)
         correct = True
         gens = None
-        for j, row in comparisons:
+        for j in compared:
             sign = logit_signs[cell.target][j]  # the piece's sign holds on the cell's part
-            if sign == 0 and current is not None:
-                if gens is None:
-                    gens = generators(current)
-                sign = sign_on_cone(row, *gens)
+            if sign == 0:
+                row = comparison_row(piece, cell.target, j)
+                if current is not None:
+                    if gens is None:
+                        gens = generators(current)
+                    sign = sign_on_cone(row, *gens)
             if sign > 0:
                 continue
             if sign < 0:
