@@ -16,6 +16,7 @@ decision here is exact: rows and generators are integer vectors.
 
 from __future__ import annotations
 
+import operator
 from typing import Iterable, Sequence
 
 import ppl
@@ -76,11 +77,11 @@ def sign_on_cone(form: Sequence, rays: Sequence[Sequence[int]], lines: Sequence[
     ``0``: the form crosses the cone (takes both signs). Exact for int/Fraction coefficients.
     """
     for line in lines:
-        if sum(f * v for f, v in zip(form, line)) != 0:
+        if sum(map(operator.mul, form, line)) != 0:
             return 0
     positive = negative = False
     for ray in rays:
-        value = sum(f * v for f, v in zip(form, ray))
+        value = sum(map(operator.mul, form, ray))
         if value > 0:
             positive = True
         elif value < 0:

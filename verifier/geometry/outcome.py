@@ -15,8 +15,10 @@ The comparisons are taken in turn: the error set is the disjoint union of the co
 the cones of one cell have disjoint interiors and cover the cell, by construction.
 
 Most (piece, cell) pairs are decided without a polyhedron (exact integer tests on the piece's
-generators, see :func:`cell_occupancy`); a comparison whose sign the piece's generators already
-fix needs no cut. Only the rest goes to PPL, with one polyhedron copy per cut.
+generators, see :func:`cell_occupancy`); a cell row or a comparison whose sign the piece's
+generators already fix needs no cut, and a cell holding the whole piece needs no polyhedron.
+Only the rest goes to PPL: copies of the piece's converted polyhedron, one per cut, so each
+converts incrementally.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import ppl
 
 from .cones import cone, generators, half_space, is_full_dimensional, minimized_rows, sign_on_cone
 from .decomposition import Piece, primitive
-from .signs import cone_signs, difference_signs, scaled
 from ..models.tasks import OrderCell
 
 
@@ -178,7 +179,6 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
     the piece's converted polyhedron (:attr:`Piece.polyhedron`), so they convert incrementally.
     """
     out: list[OutcomeCone] = []
-    logit_signs = None
     le = order_bounds(piece, n)
     for (cell, *_, rows), occupied in zip(_cell_facts(cells, n), cell_occupancy(piece, cells, n, le)):
         if occupied is False:
@@ -195,12 +195,11 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
         if tie_loser is not None:
             out.append(OutcomeCone(index, cell, False, _rows(current, piece), tie_loser))
             continue
-        if logit_signs is None:
-            logit_signs = logit_order_signs(piece, n)
         correct = True
         gens = None
         for j in compared:
-            sign = logit_signs[cell.target][j]  # the piece's sign holds on the cell's part
+            lt, lj = piece.logits[cell.target], piece.logits[j]
+            sign = sign_on_cone(list(map(operator.sub, lt, lj)), piece.rays, piece.lines)  # holds on the cell's part
             if sign == 0:
                 row = comparison_row(piece, cell.target, j)
                 if current is not None:
@@ -223,14 +222,6 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
         if correct:
             out.append(OutcomeCone(index, cell, True, _rows(current, piece)))
     return out
-
-
-def logit_order_signs(piece: Piece, n: int) -> list[list[int]]:
-    """``signs[s][j]``: the sign of ``logit_s - logit_j`` on the piece, as
-    :func:`~verifier.geometry.cones.sign_on_cone` (exact; one filtered product for all pairs)."""
-    signs = difference_signs(piece.logits, scaled(piece.rays + piece.lines))
-    flat = cone_signs(signs.reshape(n * n, -1), len(piece.rays))
-    return [flat[s * n:(s + 1) * n] for s in range(n)]
 
 
 def _rows(current: ppl.C_Polyhedron | None, piece: Piece) -> tuple[tuple[int, ...], ...]:
