@@ -42,7 +42,7 @@ from ..errors import VerifierError
 from ..coerce import as_model
 from . import METHODS, branching, circle, conditional, moment_propagation, monte_carlo, stratified
 from .kernel import Weights
-from .runner import MAX_BATCH, Tally, sample_until
+from .runner import MAX_BATCH, MIN_BATCH, Tally, sample_until
 
 MAX_SECONDS = 86_400.0
 PILOT_MIN_SECONDS, PILOT_SHARE = 0.1, 0.1
@@ -143,7 +143,8 @@ def _run(model, name: str, seconds: float, rng: np.random.Generator, dtype: str,
         module = {"sampling": monte_carlo, "branching": branching, "conditional": conditional}[name]
         draw = branching.batch(w, FACTORS) if name == "branching" else module.batch(w)
         per_unit = branching.forward_passes(w, FACTORS) if name == "branching" else module.forward_passes(w)
-        tally = sample_until(draw, seconds, rng)
+        cap = max(branching.BATCH_LEAVES // math.prod(FACTORS), MIN_BATCH) if name == "branching" else MAX_BATCH
+        tally = sample_until(draw, seconds, rng, max_batch=cap)
         passes = tally.units * per_unit
     return _randomized(tally, name, time.perf_counter() - start, passes, seed, w)
 

@@ -23,6 +23,10 @@ from scipy.special import ndtri
 from .kernel import Weights, first_max_at, run
 
 
+BATCH_LEAVES = 1 << 12  # leaves per batch, measured best on M16,10 (1.2x less stderr^2 x seconds than
+                       # 2,048 leaves; 1.5x less than 16,384, the old 4,096-tree batches)
+
+
 def stratified_normals(rng: np.random.Generator, k: int, rows: int, dtype) -> np.ndarray:
     """(k, rows) N(0, 1) values, row j drawn from the j-th of k equal-probability slices."""
     if k == 1:
