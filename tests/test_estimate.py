@@ -268,3 +268,35 @@ def test_circle_estimate_counts_its_work_and_refuses_value_tasks():
     median = Model.from_arrays([[1], [-1]], [[1, -1], [-1, 1]], [[1.0, -1.0]], task="median", seq_len=3)
     with pytest.raises(VerifierError):
         estimate(median, method="circle")
+
+
+@pytest.mark.parametrize("above,m", [(0, 5), (1, 8), (3, 6), (4, 3)])
+def test_top_ranks_are_the_sorted_tops(above, m):
+    x = np.random.default_rng((above, m)).standard_normal((m, 500)).astype(np.float32)
+    pos, val = kernel.top_ranks(x, above)
+    order = np.argsort(-x, axis=0)
+    for rank in range(above + 1):
+        if rank < m:
+            assert np.array_equal(pos[rank], order[rank]) and np.array_equal(val[rank], -np.sort(-x, axis=0)[rank])
+        else:  # past the column's length
+            assert (pos[rank] == -1).all() and np.isneginf(val[rank]).all()
+    assert np.array_equal(kernel.target(x.T, min(above, m - 1)), order[min(above, m - 1)])
+
+
+def test_run_is_the_recurrence_and_resumes():
+    w = kernel.Weights.of(load_model("trained:4:3"), np.float64)
+    xt = np.random.default_rng(3).standard_normal((3, 40))
+    h = np.zeros((w.d, 40))
+    for x in xt:
+        h = np.maximum(w.w_hh @ h + w.w_hi[:, None] * x, 0)
+    assert np.array_equal(kernel.run(w, xt), h)
+    assert np.array_equal(kernel.run(w, xt[1:], kernel.run(w, xt[:1])), h)
+    assert np.array_equal(kernel.run(w, xt[:0]), np.zeros((w.d, 40)))
+
+
+def test_branching_workspace_reuse_changes_nothing(m1610_path):
+    w = kernel.Weights.of(load_model(m1610_path), np.float32)
+    reused = branching.batch(w, (2, 2))
+    for size in (64, 200, 64, 7, 200, 5, 1, 64):  # more sizes than the workspace keeps
+        fresh = branching.batch(w, (2, 2))(np.random.default_rng(size), size)
+        assert np.array_equal(reused(np.random.default_rng(size), size), fresh)

@@ -20,8 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import ndtr
 
-from .branching import top_ranks
-from .kernel import Weights, run
+from .kernel import Weights, run, top_ranks
 
 
 def prefix_correct_mass(w: Weights, prefix: np.ndarray) -> np.ndarray:

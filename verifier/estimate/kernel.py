@@ -51,13 +51,24 @@ class Weights:
 
 
 def run(w: Weights, xt: np.ndarray, h: np.ndarray | None = None) -> np.ndarray:
-    """Hidden state (d, M) after feeding the rows of ``xt`` (steps, M), starting from ``h`` (default 0)."""
-    if h is None:
-        h = np.zeros((w.d, xt.shape[1]), dtype=w.dtype)
-    for x in xt:
-        h = w.w_hh @ h
-        h += w.w_hi[:, None] * x
-        np.maximum(h, 0, out=h)
+    """Hidden state (d, M) after feeding the rows of ``xt`` (steps, M), starting from ``h`` (default 0).
+
+    Three arrays serve every step (two hidden states in turn and the input term): a fresh array
+    per step and operation costs more in page faults than the arithmetic once M is in the
+    thousands."""
+    steps, width = xt.shape
+    if steps == 0:
+        return np.zeros((w.d, width), dtype=w.dtype) if h is None else h
+    states = [np.empty((w.d, width), dtype=w.dtype), np.empty((w.d, width), dtype=w.dtype)]
+    term = np.empty((w.d, width), dtype=w.dtype)
+    for t, x in enumerate(xt):
+        out = states[t % 2]
+        if h is None:   # from h = 0 the first step is just the input term
+            np.multiply(w.w_hi[:, None], x, out=out)
+        else:
+            np.matmul(w.w_hh, h, out=out)
+            out += np.multiply(w.w_hi[:, None], x, out=term)
+        h = np.maximum(out, 0, out=out)
     return h
 
 
@@ -83,5 +94,22 @@ def correct(w: Weights, x: np.ndarray) -> np.ndarray:
 
 
 def target(x: np.ndarray, above: int) -> np.ndarray:
-    """Target positions for inputs ``x`` (..., n): the input with ``above`` inputs larger than it."""
-    return np.argsort(x, axis=-1)[..., x.shape[-1] - 1 - above]
+    """Target positions for inputs ``x`` (M, n): the input with ``above`` inputs larger than it."""
+    return top_ranks(x.T, above)[0][above]
+
+
+def top_ranks(xt: np.ndarray, above: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions and values (above + 1, rows) of the largest entries of each column of ``xt``
+    (positions, rows), ranks 0..above; ranks past the column's length are position -1, value -inf.
+    One argmax per rank (cheaper than sorting when ``above`` is small)."""
+    m, rows = xt.shape
+    x = np.array(xt.T)                                                      # (rows, m), ours to overwrite
+    every = np.arange(rows)
+    pos = np.full((above + 1, rows), -1, dtype=np.intp)
+    val = np.full((above + 1, rows), -np.inf, dtype=xt.dtype)
+    for rank in range(min(above + 1, m)):
+        pos[rank] = x.argmax(axis=1)
+        val[rank] = x[every, pos[rank]]
+        x[every, pos[rank]] = -np.inf
+    return pos, val
+
