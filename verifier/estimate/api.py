@@ -14,7 +14,7 @@ Methods (see each module):
   a pilot whose units all agreed counts ``1/units^2``, so it cannot win by luck); the rest of
   the budget runs that method afresh on an independent random stream, so the estimate stays
   unbiased (the pilot's draws are discarded). The winner differs by model, not by size:
-  ``conditional`` is about 2,800x sampling's efficiency on handcrafted:3 but 0.2x on trained:6:4
+  ``conditional`` is about 3,000x sampling's efficiency on handcrafted:3 but 0.2x on trained:6:4
   (``benchmarks/results/estimate.txt``). Shorter budgets use the size rule: ``conditional`` for
   n = 2, ``branching`` for n >= 10, ``sampling`` in between.
 
