@@ -361,7 +361,12 @@ def polyhedron_measure(
                                  prec_bits=prec_bits, path=orthant_path)
         if value is not None:
             return _certified(value, _versioned("plackett-faces", orthant_path == "blocks"))
-    triangulation = _triangulation(rays, lines, k, tight, certify)
+    # a pulling triangulation, kept for per-simplex integrals unless it has too many rays or simplices
+    # (_LIMITS: far more are worth it to certify than to estimate); the section samplers reuse it
+    max_rays, max_simplices = _LIMITS[certify]
+    simplices = pulling_triangulation(frozenset(range(len(rays))), k, tight) if len(rays) <= max_rays * k else None
+    triangulation = (balanced_gram(projected_gram(rays, lines)), simplices) \
+        if simplices is not None and len(simplices) <= max_simplices else None
     if certify and faces and k == 4 and len(rays) > k:
         polar = polar_triangulation(normals, tight, len(rays))
         if len(polar[1]) <= _LIMITS[True][1] and (triangulation is None or len(polar[1]) < len(triangulation[1])):
@@ -376,8 +381,8 @@ def polyhedron_measure(
         seed = int.from_bytes(digest, "big")
     current = factor == "ball-ldl"
     if current and not lines and len(rays) <= _LIMITS[True][0] * k:
-        simplices = pulling_triangulation(frozenset(range(len(rays))), k, tight) if triangulation is None \
-            else triangulation[1]
+        if simplices is None:
+            simplices = pulling_triangulation(frozenset(range(len(rays))), k, tight)
         if len(simplices) <= _SECTION_SIMPLICES:   # Genz's integrand, where it may be used, on fat cones only
             sections = _simplex_section_measure(rays, simplices, points, replicates, seed,
                                                 thin_only=triangulation is not None)
@@ -531,18 +536,6 @@ _SECTION_SIMPLICES = 1024   # the most simplices a simplex-section estimate sums
 _REFINE_STDERR = 1e-5   # a sampled estimate with a larger error is drawn again, 8-16 times larger
 _SECTION_COSINE = math.cos(math.radians(85))   # the widest ray from the axis the section sampler takes
 _THIN_SECTION = 0.7   # a section narrower than this (in its thinnest direction) is sampled, not Genz-integrated
-
-
-def _triangulation(rays, lines, k: int, tight: list[frozenset], certify: bool = False):
-    """``(gram, simplices)`` of a pulling triangulation, or None when the cone has too many rays or
-    simplices for per-simplex integrals (``_LIMITS``: far more are worth it to certify than to estimate);
-    ``tight[f]``: the rays on facet ``f``."""
-    max_rays, max_simplices = _LIMITS[certify]
-    if len(rays) > max_rays * k:
-        return None
-    gram = balanced_gram(projected_gram(rays, lines))
-    simplices = pulling_triangulation(frozenset(range(len(rays))), k, tight)
-    return None if len(simplices) > max_simplices else (gram, simplices)
 
 
 def _tangent_cone_measure(normals: list[tuple[int, ...]], stop, orthant_path: str) -> flint.arb | None:
