@@ -112,4 +112,3 @@ def top_ranks(xt: np.ndarray, above: int) -> tuple[np.ndarray, np.ndarray]:
         val[rank] = x[every, pos[rank]]
         x[every, pos[rank]] = -np.inf
     return pos, val
-

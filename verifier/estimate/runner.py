@@ -52,7 +52,7 @@ def sample_until(batch: Callable[[np.random.Generator, int], np.ndarray], second
                  rng: np.random.Generator, *, first: int = 64, min_batch: int = MIN_BATCH,
                  max_batch: int = MAX_BATCH, max_units: int | None = None) -> Tally:
     """Draw batches of unit values until ``seconds`` have passed (or ``max_units`` were drawn);
-    ``max_batch``: the most units in one batch (a unit of k sequences: ``MAX_BATCH // k``)."""
+    ``max_batch``: the most units in one batch."""
     start = time.perf_counter()
     units, total, total_sq = 0, 0.0, 0.0
     size = min(first, max_batch)

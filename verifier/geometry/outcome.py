@@ -75,16 +75,12 @@ def comparisons(piece: Piece, target: int) -> tuple[list[int], int | None]:
     return [j for j in range(len(lmap)) if j != target and lmap[j] != lmap[target]], None
 
 
-def comparison_row(piece: Piece, target: int, j: int) -> tuple[int, ...]:
-    """The primitive integer row of ``D_j = logit_target - logit_j`` on a piece."""
-    return primitive([a - b for a, b in zip(piece.logits[target], piece.logits[j])])
-
-
 def comparison_rows(piece: Piece, target: int) -> tuple[list[tuple[int, tuple[int, ...]]], int | None]:
     """The target's comparisons on a piece with their rows: ``([(j, row of D_j)], tie_loser)``
     (see :func:`comparisons`)."""
     positions, tie_loser = comparisons(piece, target)
-    return [(j, comparison_row(piece, target, j)) for j in positions], tie_loser
+    lmap = piece.logits
+    return [(j, primitive([a - b for a, b in zip(lmap[target], lmap[j])])) for j in positions], tie_loser
 
 
 def order_bounds(piece: Piece, n: int) -> list[list[bool]]:
@@ -198,10 +194,10 @@ def piece_outcomes(index: int, piece: Piece, cells: tuple[OrderCell, ...], n: in
         correct = True
         gens = None
         for j in compared:
-            lt, lj = piece.logits[cell.target], piece.logits[j]
-            sign = sign_on_cone(list(map(operator.sub, lt, lj)), piece.rays, piece.lines)  # holds on the cell's part
+            difference = list(map(operator.sub, piece.logits[cell.target], piece.logits[j]))
+            sign = sign_on_cone(difference, piece.rays, piece.lines)  # the piece's sign holds on the cell's part
             if sign == 0:
-                row = comparison_row(piece, cell.target, j)
+                row = primitive(difference)
                 if current is not None:
                     if gens is None:
                         gens = generators(current)

@@ -551,9 +551,7 @@ def _estimated_measure(gram, simplices, points: int, replicates: int, seed: int,
     totals = _genz_orthant(np.array(make(gram, simplices)), uniform).mean(axis=-1).sum(axis=0)
     estimate = float(totals.mean())
     stderr = float(totals.std(ddof=1) / math.sqrt(replicates))
-    lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
-    hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
-    return Measure(lo, hi, False, _versioned("qmc-estimate", factor == "ball-ldl"), estimate, stderr)
+    return _sampled(_versioned("qmc-estimate", factor == "ball-ldl"), estimate, stderr)
 
 
 def _exact_ldl_factors(gram, simplices) -> list[np.ndarray]:
@@ -671,9 +669,7 @@ def _simplex_section_measure(rays, simplices, points: int, replicates: int, seed
         totals += volume * (scale * (1.0 + (w * w).sum(axis=-1)) ** (-n / 2)).mean(axis=-1)
     estimate = float(totals.mean())
     stderr = float(totals.std(ddof=1) / math.sqrt(replicates))
-    lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
-    hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
-    return Measure(lo, hi, False, _versioned("simplex-section-estimate", True), estimate, stderr)
+    return _sampled(_versioned("simplex-section-estimate", True), estimate, stderr)
 
 
 def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bool,
@@ -738,9 +734,9 @@ def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bo
     tests /= np.abs(tests).max(axis=1, keepdims=True)
     uniform = _shifted_points(_sobol_digits(n - 1, points), replicates, np.random.default_rng(seed))
     hit = (tests[:, 0] + uniform @ tests[:, 1:].T >= 0).all(axis=-1)
-    points = base + uniform @ (frame * width).T   # on the plane, (replicates, points, n)
+    on_plane = base + uniform @ (frame * width).T   # (replicates, points, n)
     scale = math.gamma(n / 2) / (2 * math.pi ** (n / 2)) * abs(np.linalg.det(np.column_stack([origin, frame])))
-    density = scale * (points * points).sum(axis=-1) ** (-n / 2)
+    density = scale * (on_plane * on_plane).sum(axis=-1) ** (-n / 2)
     volume = float(np.prod(width))
     totals = volume * (density * hit).mean(axis=-1)
     estimate = float(totals.mean())
@@ -752,9 +748,7 @@ def _section_measure(normals, rays, replicates: int, seed: int, *, thin_only: bo
     plain = max(estimate, 1 / _HIT_OR_MISS_SAMPLES)
     if not thin_only and stderr > math.sqrt(plain * (1 - plain) / _HIT_OR_MISS_SAMPLES):
         return None   # hit-or-miss does better
-    lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
-    hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
-    return Measure(lo, hi, False, _versioned("qmc-section-estimate", True), estimate, stderr)
+    return _sampled(_versioned("qmc-section-estimate", True), estimate, stderr)
 
 
 def _section_frame(rays) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -812,6 +806,11 @@ def _hit_or_miss_measure(normals, samples: int, seed: int, method: str = "mc-est
     estimate = hits / samples
     smoothed = (hits + 1) / (samples + 2)
     stderr = math.sqrt(smoothed * (1 - smoothed) / samples)
+    return _sampled(method, estimate, stderr)
+
+
+def _sampled(method: str, estimate: float, stderr: float) -> Measure:
+    """A labelled estimate: the interval ``estimate +- 4 stderr`` clipped to [0, 1], not certified."""
     lo = max(Fraction(estimate - _Z_INTERVAL * stderr), Fraction(0))
     hi = min(Fraction(estimate + _Z_INTERVAL * stderr), Fraction(1))
     return Measure(lo, hi, False, method, estimate, stderr)
